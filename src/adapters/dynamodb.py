@@ -1,0 +1,200 @@
+"""A thin typed layer over the low-level DynamoDB client.
+
+Converts between Python values and DynamoDB JSON (Decimal only here, at the edge) and turns
+`ConditionalCheckFailedException` into `ConditionFailed`, carrying the existing item when the
+call asked for it (ReturnValuesOnConditionCheckFailure=ALL_OLD).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from services.errors import ConditionFailed
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def to_decimal(value: float | int) -> Decimal:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("DynamoDB cannot store non-finite numbers")
+    # repr keeps the float exactly round-trippable (17 significant digits at most)
+    return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+
+
+def _python_to_dynamo(value: Any) -> Any:
+    if isinstance(value, bool) or value is None or isinstance(value, str | Decimal):
+        return value
+    if isinstance(value, int | float):
+        return to_decimal(value)
+    if isinstance(value, Mapping):
+        return {str(k): _python_to_dynamo(v) for k, v in value.items()}
+    if isinstance(value, set | frozenset):
+        return {_python_to_dynamo(v) for v in value}
+    if isinstance(value, list | tuple):
+        return [_python_to_dynamo(v) for v in value]
+    raise TypeError(f"cannot store {type(value).__name__}")
+
+
+def _dynamo_to_python(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _dynamo_to_python(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_dynamo_to_python(v) for v in value]
+    if isinstance(value, set):
+        return {_dynamo_to_python(v) for v in value}
+    return value
+
+
+def serialize(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _serializer.serialize(_python_to_dynamo(v)) for k, v in item.items()}
+
+
+def deserialize(image: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _dynamo_to_python(_deserializer.deserialize(v)) for k, v in image.items()}
+
+
+def serialize_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _serializer.serialize(_python_to_dynamo(v)) for k, v in values.items()}
+
+
+def _is_condition_failure(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+class DynamoTable:
+    """One table, reached through an injected boto3 DynamoDB client."""
+
+    def __init__(self, client: Any, name: str) -> None:
+        self.client = client
+        self.name = name
+
+    def get(self, key: Mapping[str, str], *, consistent: bool = True) -> dict[str, Any] | None:
+        response = self.client.get_item(
+            TableName=self.name, Key=serialize(key), ConsistentRead=consistent
+        )
+        item = response.get("Item")
+        return deserialize(item) if item else None
+
+    def put(
+        self,
+        item: Mapping[str, Any],
+        *,
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+        return_existing: bool = False,
+    ) -> None:
+        kwargs: dict[str, Any] = {"TableName": self.name, "Item": serialize(item)}
+        if condition:
+            kwargs["ConditionExpression"] = condition
+            if return_existing:
+                kwargs["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        if names:
+            kwargs["ExpressionAttributeNames"] = dict(names)
+        if values:
+            kwargs["ExpressionAttributeValues"] = serialize_values(values)
+        try:
+            self.client.put_item(**kwargs)
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                old = exc.response.get("Item")
+                raise ConditionFailed(deserialize(old) if old else None) from None
+            raise
+
+    def update(
+        self,
+        key: Mapping[str, str],
+        *,
+        update: str,
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+        return_new: bool = False,
+    ) -> dict[str, Any] | None:
+        kwargs: dict[str, Any] = {
+            "TableName": self.name,
+            "Key": serialize(key),
+            "UpdateExpression": update,
+        }
+        if condition:
+            kwargs["ConditionExpression"] = condition
+        if names:
+            kwargs["ExpressionAttributeNames"] = dict(names)
+        if values:
+            kwargs["ExpressionAttributeValues"] = serialize_values(values)
+        if return_new:
+            kwargs["ReturnValues"] = "ALL_NEW"
+        try:
+            response = self.client.update_item(**kwargs)
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                raise ConditionFailed(None) from None
+            raise
+        attributes = response.get("Attributes")
+        return deserialize(attributes) if attributes else None
+
+    def delete(self, key: Mapping[str, str]) -> None:
+        self.client.delete_item(TableName=self.name, Key=serialize(key))
+
+    def query_page(
+        self,
+        *,
+        pk: str,
+        prefix: str | None = None,
+        between: tuple[str, str] | None = None,
+        index: str | None = None,
+        pk_name: str = "pk",
+        sk_name: str = "sk",
+        forward: bool = True,
+        limit: int | None = None,
+        start_key: Mapping[str, Any] | None = None,
+        consistent: bool = False,
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        names = {"#pk": pk_name}
+        values: dict[str, Any] = {":pk": pk}
+        condition = "#pk = :pk"
+        if prefix is not None:
+            names["#sk"] = sk_name
+            values[":prefix"] = prefix
+            condition += " AND begins_with(#sk, :prefix)"
+        elif between is not None:
+            names["#sk"] = sk_name
+            values[":lo"], values[":hi"] = between
+            condition += " AND #sk BETWEEN :lo AND :hi"
+        kwargs: dict[str, Any] = {
+            "TableName": self.name,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": serialize_values(values),
+            "ScanIndexForward": forward,
+        }
+        if index:
+            kwargs["IndexName"] = index
+        elif consistent:
+            kwargs["ConsistentRead"] = True
+        if limit:
+            kwargs["Limit"] = limit
+        if start_key:
+            kwargs["ExclusiveStartKey"] = serialize(start_key)
+        response = self.client.query(**kwargs)
+        items = [deserialize(i) for i in response.get("Items", [])]
+        last = response.get("LastEvaluatedKey")
+        return items, (deserialize(last) if last else None)
+
+    def query_all(self, **kwargs: Any) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        start: dict[str, Any] | None = None
+        while True:
+            page, start = self.query_page(start_key=start, **kwargs)
+            items.extend(page)
+            if not start:
+                return items

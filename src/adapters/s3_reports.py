@@ -1,0 +1,41 @@
+"""Published reports in S3: s3://<bucket>/reports/<trial_id>/pre-post/..."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+
+class ReportBucket:
+    def __init__(self, client: Any, bucket: str) -> None:
+        self.client = client
+        self.bucket = bucket
+
+    def prefix(self, trial_id: str) -> str:
+        return f"reports/{trial_id}/pre-post"
+
+    def put(self, key: str, body: bytes, content_type: str) -> str:
+        self.client.put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=body,
+            ContentType=content_type,
+            ServerSideEncryption="aws:kms",
+        )
+        return f"s3://{self.bucket}/{key}"
+
+    def put_json(self, key: str, document: dict[str, Any]) -> str:
+        body = json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False).encode()
+        return self.put(key, body, "application/json")
+
+    def get_json(self, key: str) -> dict[str, Any] | None:
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NotFound"}:
+                return None
+            raise
+        document: dict[str, Any] = json.loads(response["Body"].read())
+        return document

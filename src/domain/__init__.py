@@ -1,0 +1,75 @@
+"""The pure core of cmt-collect: instruments, validation, scoring and statistics.
+
+Nothing here imports boto3, FastAPI, scipy or numpy, reads the environment or does I/O
+(the catalogue is package data read once at import). The public names are re-exported
+here; the modules behind them are ``errors``, ``instruments``, ``validation``,
+``scoring`` and ``statistics``.
+"""
+
+from domain.errors import (
+    DomainError,
+    InvalidSubmission,
+    Problem,
+    UnknownInstrument,
+    UnknownInstrumentVersion,
+)
+from domain.instruments import (
+    CATALOGUE,
+    Band,
+    Catalogue,
+    Improvement,
+    Instrument,
+    Subscale,
+    instrument_to_dict,
+    load_catalogue,
+)
+from domain.scoring import TOO_MANY_MISSING, ScoreSet, SubscaleScore, score_responses
+from domain.statistics import (
+    Descriptives,
+    Direction,
+    Pair,
+    PairedChange,
+    ReliableChange,
+    WilcoxonResult,
+    describe,
+    hodges_lehmann,
+    paired_change,
+    reliable_change,
+    reliable_change_counts,
+    wilcoxon_signed_rank,
+)
+from domain.validation import validate_notes, validate_responses
+
+__all__ = [
+    "CATALOGUE",
+    "TOO_MANY_MISSING",
+    "Band",
+    "Catalogue",
+    "Descriptives",
+    "Direction",
+    "DomainError",
+    "Improvement",
+    "Instrument",
+    "InvalidSubmission",
+    "Pair",
+    "PairedChange",
+    "Problem",
+    "ReliableChange",
+    "ScoreSet",
+    "Subscale",
+    "SubscaleScore",
+    "UnknownInstrument",
+    "UnknownInstrumentVersion",
+    "WilcoxonResult",
+    "describe",
+    "hodges_lehmann",
+    "instrument_to_dict",
+    "load_catalogue",
+    "paired_change",
+    "reliable_change",
+    "reliable_change_counts",
+    "score_responses",
+    "validate_notes",
+    "validate_responses",
+    "wilcoxon_signed_rank",
+]

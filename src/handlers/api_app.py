@@ -1,0 +1,479 @@
+"""The FastAPI application of the HTTP contract (../shared/spec/API.md).
+
+Routes parse, call one service, map the result. Authentication and authorisation run as
+dependencies, before the body is validated, so a request without a valid key learns nothing
+about the body's shape. `create_app` takes the composition root's container, so tests and the
+local stack build the same app against moto.
+"""
+
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from aws_lambda_powertools import Logger
+from fastapi import Depends, FastAPI, Header, Path, Query, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from domain.errors import Problem as DomainProblem
+from domain.errors import UnknownInstrument, UnknownInstrumentVersion
+from domain.instruments import CATALOGUE, instrument_to_dict
+from handlers import schemas
+from handlers.api_errors import BodyLimitMiddleware, install_error_handlers, problem_response
+from handlers.settings import SOFTWARE_VERSION
+from handlers.wiring import Container
+from services.audit import Actor
+from services.auth import Principal, require
+from services.clock import iso
+from services.errors import NotFound, ValidationFailed
+from services.records import Participant, Role, Trial
+from services.submit import SubmissionInput
+from services.trials import TrialInput
+
+logger = Logger(service="cmt-collect", child=True)
+
+_bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer <key>`")
+TRIAL_ID = r"^[a-z0-9][a-z0-9-]{2,62}$"
+PARTICIPANT_ID = r"^[A-Za-z0-9_-]{1,64}$"
+
+TrialIdPath = Annotated[str, Path(pattern=TRIAL_ID)]
+ParticipantIdPath = Annotated[str, Path(pattern=PARTICIPANT_ID)]
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": schemas.Problem, "content": {"application/problem+json": {}}}
+    for status in (401, 403, 404, 409, 413, 422)
+}
+
+
+class RequestLogMiddleware:
+    """One structured log line per request (never bodies, keys or responses); 500 on crash."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status_holder = {"status": 500, "sent": False}
+
+        async def send_wrapper(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                status_holder["sent"] = True
+            await send(message)
+
+        aws_context = scope.get("aws.context")
+        request_id = getattr(aws_context, "aws_request_id", None) or _header(scope, b"x-request-id")
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception:
+            logger.exception("unhandled error", extra={"request_id": request_id})
+            if not status_holder["sent"]:
+                response = problem_response(
+                    500,
+                    code="internal-error",
+                    title="Internal error",
+                    detail=f"the request failed; quote request id {request_id or 'n/a'}",
+                )
+                await response(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            logger.info(
+                "request",
+                extra={
+                    "request_id": request_id,
+                    "method": scope.get("method"),
+                    "route": getattr(route, "path", None) or "unmatched",
+                    "status": status_holder["status"],
+                    "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers") or []:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _trial_out(trial: Trial) -> schemas.TrialOut:
+    return schemas.TrialOut(
+        trial_id=trial.trial_id,
+        title=trial.title,
+        coordinator_emails=list(trial.coordinator_emails),
+        protocol=schemas.ProtocolOut(
+            timepoints=list(trial.protocol.timepoints),
+            schedule={k: list(v) for k, v in trial.protocol.schedule.items()},
+            comparison=schemas.ComparisonOut(
+                pre=trial.protocol.comparison.pre, post=trial.protocol.comparison.post
+            ),
+        ),
+        alert_rules=[
+            schemas.AlertRuleOut(instrument=r.instrument, item=r.item, at_least=r.at_least)
+            for r in trial.alert_rules
+        ],
+        created_at=trial.created_at,
+        updated_at=trial.updated_at,
+    )
+
+
+def _participant_out(p: Participant) -> schemas.ParticipantOut:
+    return schemas.ParticipantOut(
+        trial_id=p.trial_id,
+        participant_id=p.participant_id,
+        status=p.status,
+        reason=p.reason,
+        enrolled_at=p.enrolled_at,
+        status_changed_at=p.status_changed_at,
+    )
+
+
+def create_app(container: Container) -> FastAPI:
+    app = FastAPI(
+        title="cmt-collect",
+        version=SOFTWARE_VERSION,
+        description=(
+            "Collection and analysis API for Compassionate Mind Training trials. "
+            "Every error is application/problem+json (RFC 9457)."
+        ),
+        responses=PROBLEM_RESPONSES,
+    )
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(RequestLogMiddleware)
+
+    def allow(*roles: Role) -> Callable[..., Principal]:
+        def dependency(
+            request: Request,
+            credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        ) -> Principal:
+            principal = container.keys.authenticate(
+                credentials.credentials if credentials else None
+            )
+            trial_id = request.path_params.get("trial_id", "")
+            require(principal, trial_id=trial_id, roles=roles)
+            return principal
+
+        return dependency
+
+    Admin = Annotated[Principal, Depends(allow("admin"))]
+    Coordinator = Annotated[Principal, Depends(allow("coordinator"))]
+    TrialReader = Annotated[Principal, Depends(allow("coordinator", "admin"))]
+    Submitter = Annotated[Principal, Depends(allow("submitter", "coordinator"))]
+
+    def actor(principal: Principal) -> Actor:
+        return Actor(key_id=principal.key_id, role=principal.role)
+
+    @app.get("/v1/health", response_model=schemas.Health, tags=["meta"])
+    def health() -> dict[str, str]:
+        """Liveness: no authentication."""
+        return {"status": "ok"}
+
+    @app.get("/v1/instruments", tags=["instruments"])
+    def list_instruments() -> dict[str, Any]:
+        """The instrument catalogue (current versions)."""
+        return {"instruments": [instrument_to_dict(i) for i in CATALOGUE.instruments()]}
+
+    @app.get("/v1/instruments/{instrument_id}", tags=["instruments"])
+    def get_instrument(
+        instrument_id: Annotated[str, Path(max_length=32)],
+        version: Annotated[str | None, Query(max_length=16)] = None,
+    ) -> dict[str, Any]:
+        """One instrument definition (current version unless `version` is given)."""
+        try:
+            return instrument_to_dict(CATALOGUE.get(instrument_id, version))
+        except (UnknownInstrument, UnknownInstrumentVersion):
+            raise NotFound(
+                f"no instrument {instrument_id}" + (f" version {version}" if version else "")
+            ) from None
+
+    @app.put(
+        "/v1/trials/{trial_id}",
+        response_model=schemas.TrialOut,
+        tags=["trials"],
+        responses={201: {"model": schemas.TrialOut, "description": "created"}},
+    )
+    def put_trial(
+        trial_id: TrialIdPath, body: schemas.TrialIn, principal: Admin, response: Response
+    ) -> schemas.TrialOut:
+        """Create or update a trial (200 updated, 201 created)."""
+        trial, created = container.trials.put(
+            trial_id,
+            TrialInput(
+                title=body.title,
+                coordinator_emails=[str(e) for e in body.coordinator_emails],
+                protocol=body.protocol.model_dump() if body.protocol else None,
+                alert_rules=[r.model_dump() for r in body.alert_rules]
+                if body.alert_rules is not None
+                else None,
+            ),
+        )
+        container.audit.record(
+            actor(principal),
+            trial_id=trial_id,
+            action="trial.create" if created else "trial.update",
+            targets={"trial_id": trial_id},
+        )
+        response.status_code = 201 if created else 200
+        return _trial_out(trial)
+
+    @app.get("/v1/trials/{trial_id}", response_model=schemas.TrialOut, tags=["trials"])
+    def get_trial(trial_id: TrialIdPath, principal: TrialReader) -> schemas.TrialOut:
+        """The trial and its protocol."""
+        return _trial_out(container.trials.get(trial_id))
+
+    @app.post(
+        "/v1/trials/{trial_id}/api-keys",
+        status_code=201,
+        response_model=schemas.ApiKeyOut,
+        tags=["trials"],
+    )
+    def create_api_key(
+        trial_id: TrialIdPath, body: schemas.ApiKeyIn, principal: Admin
+    ) -> schemas.ApiKeyOut:
+        """Create a coordinator or submitter key for this trial (shown once)."""
+        container.trials.get(trial_id)
+        created = container.keys.create(role=body.role, trial_id=trial_id, label=body.label)
+        container.audit.record(
+            actor(principal),
+            trial_id=trial_id,
+            action="api_key.create",
+            targets={"key_id": created.key_id, "role": body.role},
+        )
+        return schemas.ApiKeyOut(
+            api_key=created.api_key, key_id=created.key_id, role=created.role, trial_id=trial_id
+        )
+
+    @app.post(
+        "/v1/trials/{trial_id}/participants",
+        status_code=201,
+        response_model=schemas.ParticipantOut,
+        tags=["participants"],
+    )
+    def enrol(
+        trial_id: TrialIdPath, body: schemas.EnrolIn, principal: Coordinator
+    ) -> schemas.ParticipantOut:
+        """Enrol a participant by pseudonymous code (409 if already enrolled)."""
+        trial = container.trials.get(trial_id)
+        participant = container.participants.enrol(trial, body.participant_id)
+        container.audit.record(
+            actor(principal),
+            trial_id=trial_id,
+            action="participant.enrol",
+            targets={"participant_id": body.participant_id},
+        )
+        return _participant_out(participant)
+
+    @app.patch(
+        "/v1/trials/{trial_id}/participants/{participant_id}",
+        response_model=schemas.ParticipantOut,
+        tags=["participants"],
+    )
+    def update_participant(
+        trial_id: TrialIdPath,
+        participant_id: ParticipantIdPath,
+        body: schemas.StatusIn,
+        principal: Coordinator,
+    ) -> schemas.ParticipantOut:
+        """Change a participant's status (active, withdrawn, completed)."""
+        trial = container.trials.get(trial_id)
+        participant = container.participants.set_status(
+            trial, participant_id, status=body.status, reason=body.reason
+        )
+        container.audit.record(
+            actor(principal),
+            trial_id=trial_id,
+            action=f"participant.status.{body.status}",
+            targets={"participant_id": participant_id},
+        )
+        return _participant_out(participant)
+
+    @app.get(
+        "/v1/trials/{trial_id}/participants",
+        tags=["participants"],
+    )
+    def list_participants(trial_id: TrialIdPath, principal: Coordinator) -> dict[str, Any]:
+        """Participants with status and which scheduled submissions are done / missing."""
+        trial = container.trials.get(trial_id)
+        rows = []
+        for item in container.participants.list(trial):
+            out = _participant_out(item.participant).model_dump()
+            out.update(done=list(item.done), missing=list(item.missing))
+            rows.append(out)
+        return {"trial_id": trial_id, "participants": rows}
+
+    @app.delete(
+        "/v1/trials/{trial_id}/participants/{participant_id}",
+        response_model=schemas.Erased,
+        tags=["participants"],
+    )
+    def erase_participant(
+        trial_id: TrialIdPath, participant_id: ParticipantIdPath, principal: Coordinator
+    ) -> schemas.Erased:
+        """Erase a participant on request: data goes, aggregates are corrected, an audit record stays."""
+        trial = container.trials.get(trial_id)
+        result = container.erasure.erase(trial, participant_id, actor(principal))
+        return schemas.Erased(trial_id=trial_id, participant_id=participant_id, **result)
+
+    @app.post(
+        "/v1/trials/{trial_id}/submissions",
+        status_code=201,
+        response_model=schemas.SubmissionAccepted,
+        tags=["submissions"],
+        responses={200: {"model": schemas.SubmissionAccepted, "description": "idempotent replay"}},
+    )
+    def submit(
+        trial_id: TrialIdPath,
+        body: schemas.SubmissionIn,
+        principal: Submitter,
+        response: Response,
+        idempotency_key: Annotated[
+            str | None, Header(alias="Idempotency-Key", min_length=1, max_length=128)
+        ] = None,
+    ) -> schemas.SubmissionAccepted:
+        """Submit one completed instrument; stored immutably before 201 is returned."""
+        trial = container.trials.get_cached(trial_id)
+        accepted = container.submit.submit(
+            trial=trial,
+            principal=principal,
+            data=SubmissionInput(
+                participant_id=body.participant_id,
+                instrument=body.instrument,
+                instrument_version=body.instrument_version,
+                timepoint=body.timepoint,
+                completed_at=body.completed_at,
+                responses=body.responses,
+                notes=body.notes,
+                supersedes=body.supersedes,
+            ),
+            idempotency_key=idempotency_key,
+        )
+        if accepted.replayed:
+            response.headers["Idempotent-Replayed"] = "true"
+        return schemas.SubmissionAccepted(
+            submission_id=accepted.submission_id,
+            received_at=accepted.received_at,
+            status="accepted",
+        )
+
+    @app.get("/v1/trials/{trial_id}/participants/{participant_id}/scores", tags=["results"])
+    def participant_scores(
+        trial_id: TrialIdPath, participant_id: ParticipantIdPath, principal: Coordinator
+    ) -> dict[str, Any]:
+        """Every scored submission of that participant, by timepoint (corrections visible)."""
+        trial = container.trials.get(trial_id)
+        return container.reads.participant_scores(trial, participant_id)
+
+    @app.get("/v1/trials/{trial_id}/summary", tags=["results"])
+    def summary(trial_id: TrialIdPath, principal: Coordinator) -> dict[str, Any]:
+        """Live aggregates: enrolment by status, n/mean/sd per instrument × timepoint × subscale, diary adherence."""
+        trial = container.trials.get(trial_id)
+        return container.reads.summary(trial)
+
+    @app.post("/v1/trials/{trial_id}/reports/pre-post", tags=["results"])
+    def run_report(trial_id: TrialIdPath, principal: Coordinator) -> dict[str, Any]:
+        """Compute the pre/post report now, publish it to S3 and return it."""
+        trial = container.trials.get(trial_id)
+        return container.reporting.publish(trial, actor(principal))
+
+    @app.get("/v1/trials/{trial_id}/reports/pre-post", tags=["results"])
+    def latest_report(trial_id: TrialIdPath, principal: Coordinator) -> dict[str, Any]:
+        """The latest published pre/post report (404 if none yet)."""
+        container.trials.get(trial_id)
+        report = container.reporting.latest(trial_id)
+        container.audit.record(
+            actor(principal),
+            trial_id=trial_id,
+            action="report.read",
+            targets={"report": "pre-post"},
+        )
+        return report
+
+    @app.get(
+        "/v1/trials/{trial_id}/export.csv",
+        tags=["results"],
+        response_class=Response,
+        responses={200: {"content": {"text/csv": {}}, "description": "CSV (UTF-8, RFC 4180)"}},
+    )
+    def export_csv(
+        trial_id: TrialIdPath,
+        principal: Coordinator,
+        layout: Literal["long", "wide"] = "long",
+    ) -> Response:
+        """CSV ready for R or SPSS: long (per submission × subscale) or wide (per participant)."""
+        trial = container.trials.get(trial_id)
+        text = container.reads.export_csv(trial, layout)
+        container.audit.record(
+            actor(principal), trial_id=trial_id, action="export.read", targets={"layout": layout}
+        )
+        return Response(
+            content=text.encode("utf-8"),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{trial_id}-{layout}.csv"'},
+        )
+
+    @app.get("/v1/trials/{trial_id}/codebook", tags=["results"])
+    def codebook(
+        trial_id: TrialIdPath, principal: Coordinator, layout: Literal["long", "wide"] = "long"
+    ) -> dict[str, Any]:
+        """Every export column: name, label, type, range, instrument, missing-value meaning."""
+        trial = container.trials.get(trial_id)
+        return {
+            "trial_id": trial_id,
+            "layout": layout,
+            "columns": container.reads.codebook(trial, layout),
+        }
+
+    @app.get("/v1/trials/{trial_id}/alerts", tags=["results"])
+    def alerts(trial_id: TrialIdPath, principal: Coordinator) -> dict[str, Any]:
+        """The safety-alert log."""
+        container.trials.get(trial_id)
+        return container.reads.alerts(trial_id)
+
+    @app.get("/v1/trials/{trial_id}/audit", response_model=schemas.AuditPage, tags=["audit"])
+    def audit(
+        trial_id: TrialIdPath,
+        principal: Coordinator,
+        from_: Annotated[datetime | None, Query(alias="from")] = None,
+        to: Annotated[datetime | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+        cursor: Annotated[str | None, Query(max_length=2000)] = None,
+    ) -> schemas.AuditPage:
+        """The append-only audit trail of this trial, oldest first, paged with `cursor`."""
+        container.trials.get(trial_id)
+        start = iso(from_) if from_ else "0000"
+        end = iso(to) if to else "9999"
+        try:
+            events, next_cursor = container.audit.page(
+                trial_id, start=start, end=end, limit=limit, cursor=cursor
+            )
+        except ValueError:
+            raise ValidationFailed(
+                [
+                    DomainProblem(
+                        ("query", "cursor"), "not a cursor from this trial's audit", "bad_cursor"
+                    )
+                ]
+            ) from None
+        return schemas.AuditPage(
+            trial_id=trial_id,
+            events=[
+                schemas.AuditEventOut(
+                    at=e.at,
+                    event_id=e.event_id,
+                    key_id=e.key_id,
+                    role=e.role,
+                    action=e.action,
+                    targets=dict(e.targets),
+                )
+                for e in events
+            ],
+            next_cursor=next_cursor,
+        )
+
+    return app

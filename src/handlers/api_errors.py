@@ -1,0 +1,200 @@
+"""Every refusal as RFC 9457 problem+json, mapped once by exception class.
+
+Covers our service errors, FastAPI's own validation errors and 404/405, oversized bodies,
+and unexpected failures (500 with a request id, never internals).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from domain.errors import Problem
+from services.errors import (
+    Conflict,
+    Forbidden,
+    NotAuthenticated,
+    NotFound,
+    ServiceError,
+    ValidationFailed,
+)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+MAX_BODY_BYTES = 256 * 1024
+
+_STATUS: dict[type[ServiceError], int] = {
+    NotAuthenticated: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    ValidationFailed: 422,
+}
+
+
+def problem_response(
+    status: int,
+    *,
+    code: str,
+    title: str,
+    detail: str,
+    instance: str | None = None,
+    errors: Sequence[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"urn:cmt-collect:problem:{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    if errors is not None:
+        body["errors"] = list(errors)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def problems_to_errors(problems: Sequence[Problem]) -> list[dict[str, Any]]:
+    return [{"loc": list(p.loc), "msg": p.msg, "type": p.type} for p in problems]
+
+
+def _code(title: str) -> str:
+    return title.lower().replace(" ", "-")
+
+
+async def _service_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServiceError)
+    status = next(s for cls, s in _STATUS.items() if isinstance(exc, cls))
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if isinstance(exc, ValidationFailed):
+        return problem_response(
+            422,
+            code="validation-failed",
+            title=exc.title,
+            detail=exc.detail,
+            instance=request.url.path,
+            errors=problems_to_errors(exc.problems),
+        )
+    code = exc.code if isinstance(exc, Conflict) else _code(exc.title)
+    return problem_response(
+        status,
+        code=code,
+        title=exc.title,
+        detail=exc.detail,
+        instance=request.url.path,
+        headers=headers,
+    )
+
+
+def _clean_loc(loc: Sequence[Any]) -> list[Any]:
+    # pydantic adds the validator kind to some locations ("function-after", "constrained-str")
+    return [part for part in loc if not (isinstance(part, str) and "[" in part)]
+
+
+async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {
+            "loc": _clean_loc(e.get("loc", ())),
+            "msg": e.get("msg", "invalid"),
+            "type": e.get("type", "invalid"),
+        }
+        for e in exc.errors()
+    ]
+    return problem_response(
+        422,
+        code="validation-failed",
+        title="Validation failed",
+        detail=f"{len(errors)} invalid field(s)",
+        instance=request.url.path,
+        errors=errors,
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    titles = {404: "Not found", 405: "Method not allowed", 413: "Payload too large"}
+    title = titles.get(exc.status_code, "Error")
+    detail = (
+        f"no route {request.method} {request.url.path}"
+        if exc.status_code == 404 and exc.detail == "Not Found"
+        else f"{request.method} is not allowed on {request.url.path}"
+        if exc.status_code == 405
+        else str(exc.detail)
+    )
+    return problem_response(
+        exc.status_code,
+        code=_code(title),
+        title=title,
+        detail=detail,
+        instance=request.url.path,
+        headers=dict(exc.headers) if exc.headers else None,
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(RequestValidationError, _request_validation)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+
+
+class BodyLimitMiddleware:
+    """Refuse bodies over 256 KiB with 413 before anything parses them."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(scope, receive, send)
+            return
+        # no (or a lying) Content-Length: buffer up to the limit, then replay the body
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                await self._refuse(scope, receive, send)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem_response(
+            413,
+            code="payload-too-large",
+            title="Payload too large",
+            detail=f"request bodies are limited to {self.limit // 1024} KiB",
+            instance=scope.get("path"),
+        )
+        await response(scope, receive, send)
+
+
+Handler = Callable[[Request], Awaitable[Any]]

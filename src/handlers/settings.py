@@ -1,0 +1,68 @@
+"""Configuration: read from the environment in one place, validated, cached.
+
+The same code runs on AWS and on the embedded local stack; only these variables differ.
+`AWS_ENDPOINT_URL` (read by boto3 itself) points every client at the local moto server.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+SOFTWARE_VERSION = "0.1.0"
+
+
+class ConfigurationError(RuntimeError):
+    """A required environment variable is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    main_table: str
+    submissions_table: str
+    reports_bucket: str
+    mail_sender: str
+    api_base_url: str | None = None
+    key_cache_seconds: float = 60.0
+    trial_cache_seconds: float = 30.0
+    outbox_dir: str | None = None
+    region: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        missing = [
+            name
+            for name in (
+                "CMT_TABLE_NAME",
+                "CMT_SUBMISSIONS_TABLE_NAME",
+                "CMT_REPORTS_BUCKET",
+                "CMT_MAIL_SENDER",
+            )
+            if not env.get(name)
+        ]
+        if missing:
+            raise ConfigurationError(f"missing environment variables: {', '.join(missing)}")
+        try:
+            key_cache = float(env.get("CMT_KEY_CACHE_SECONDS", "60"))
+            trial_cache = float(env.get("CMT_TRIAL_CACHE_SECONDS", "30"))
+        except ValueError as exc:
+            raise ConfigurationError(f"cache seconds must be numbers: {exc}") from exc
+        return cls(
+            main_table=env["CMT_TABLE_NAME"],
+            submissions_table=env["CMT_SUBMISSIONS_TABLE_NAME"],
+            reports_bucket=env["CMT_REPORTS_BUCKET"],
+            mail_sender=env["CMT_MAIL_SENDER"],
+            api_base_url=env.get("CMT_API_BASE_URL") or None,
+            key_cache_seconds=key_cache,
+            trial_cache_seconds=trial_cache,
+            outbox_dir=env.get("CMT_OUTBOX_DIR") or None,
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.from_env()

@@ -1,0 +1,56 @@
+"""The stream function's batch logic: Powertools partial batch responses around scoring.
+
+INSERTs of submission items are scored and counted; MODIFY/REMOVE and other items are
+ignored. Failures are reported per record (ReportBatchItemFailures), so one bad record never
+blocks or repeats the rest of its batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+
+from adapters.dynamodb import deserialize
+from services.score_submission import ScoringService
+
+logger = Logger(service="cmt-collect")
+
+
+def process_stream_record(scoring: ScoringService, raw: dict[str, Any]) -> str:
+    """Score one stream record; returns what happened (for logs and tests)."""
+    if raw.get("eventName") != "INSERT":
+        return "ignored"
+    image = (raw.get("dynamodb") or {}).get("NewImage")
+    if not image or image.get("entity", {}).get("S") != "submission":
+        return "ignored"
+    outcome = scoring.process(deserialize(image))
+    logger.info(
+        "submission scored" if outcome.scored else "redelivered record changed nothing",
+        extra={"submission_id": outcome.submission_id, "alerts_sent": outcome.alerts_sent},
+    )
+    return "scored" if outcome.scored else "repeat"
+
+
+def make_handler(scoring: ScoringService) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """The Lambda handler around one scoring service (the module's own, or a test's)."""
+    processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+
+    def record_handler(record: DynamoDBRecord) -> str:
+        return process_stream_record(scoring, record.raw_event)
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+
+    return handler
+
+

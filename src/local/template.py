@@ -1,0 +1,321 @@
+"""Local AWS resources built from ``template.yaml``, the one place their shape is declared.
+
+The local stack (``make run``) and the integration tests create their moto tables, bucket and
+queue from the deployment template's own resource properties, so there is no second copy of a
+key schema, index or stream setting that could drift from what is deployed.
+
+Only the standard library and PyYAML are imported here: the boto3 clients are passed in by the
+caller (the composition root or a test), which decides which endpoint they talk to.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import pathlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+__all__ = [
+    "DEFAULT_TEMPLATE_PATH",
+    "LocalNames",
+    "create_local_resources",
+    "load_template",
+    "table_create_kwargs",
+]
+
+# src/local/template.py -> <repo>/template.yaml
+DEFAULT_TEMPLATE_PATH = pathlib.Path(__file__).resolve().parents[2] / "template.yaml"
+
+# CloudFormation short-form tags and the long-form key each one stands for. `!Ref` and
+# `!Condition` keep their bare names; every other function is "Fn::<name>".
+_SHORT_TAGS: dict[str, str] = {
+    "!Ref": "Ref",
+    "!Condition": "Condition",
+    **{
+        f"!{name}": f"Fn::{name}"
+        for name in (
+            "And",
+            "Base64",
+            "Cidr",
+            "Equals",
+            "FindInMap",
+            "GetAZs",
+            "GetAtt",
+            "If",
+            "ImportValue",
+            "Join",
+            "Length",
+            "Not",
+            "Or",
+            "Select",
+            "Split",
+            "Sub",
+            "ToJsonString",
+            "Transform",
+        )
+    },
+}
+
+
+def _construct_short_tag(loader: Any, node: Any) -> dict[str, Any]:
+    key = _SHORT_TAGS[node.tag]
+    value: Any
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+        if key == "Fn::GetAtt":
+            # `!GetAtt Resource.Attribute` is the short form of ["Resource", "Attribute"];
+            # only the first dot separates them (attributes such as Endpoint.Address keep theirs).
+            resource, _, attribute = str(value).partition(".")
+            value = [resource, attribute]
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {key: value}
+
+
+# A SafeLoader (no arbitrary Python objects) that also knows the short tags. Built with type()
+# because PyYAML ships no type information, and mypy refuses a class statement subclassing Any.
+_CloudFormationLoader: Any = type("_CloudFormationLoader", (yaml.SafeLoader,), {})
+for _tag in _SHORT_TAGS:
+    _CloudFormationLoader.add_constructor(_tag, _construct_short_tag)
+
+
+def load_template(path: pathlib.Path | None = None) -> dict[str, Any]:
+    """Read a CloudFormation/SAM template, turning short tags into ``{"Ref": ...}`` style dicts.
+
+    ``path`` defaults to the repository's ``template.yaml``.
+    """
+    text = (path or DEFAULT_TEMPLATE_PATH).read_text(encoding="utf-8")
+    template = yaml.load(text, Loader=_CloudFormationLoader)  # noqa: S506 (a SafeLoader subclass)
+    if not isinstance(template, dict) or "Resources" not in template:
+        raise ValueError(f"{path or DEFAULT_TEMPLATE_PATH} is not a CloudFormation template")
+    return template
+
+
+_INTRINSIC_KEYS = frozenset(_SHORT_TAGS.values())
+
+
+def _is_intrinsic(value: Any) -> bool:
+    return isinstance(value, dict) and len(value) == 1 and next(iter(value)) in _INTRINSIC_KEYS
+
+
+def _properties(template: Mapping[str, Any], logical_id: str, resource_type: str) -> dict[str, Any]:
+    try:
+        resource = template["Resources"][logical_id]
+    except KeyError:
+        raise KeyError(f"template has no resource {logical_id!r}") from None
+    if resource.get("Type") != resource_type:
+        raise ValueError(f"{logical_id} is a {resource.get('Type')}, not a {resource_type}")
+    return copy.deepcopy(resource.get("Properties", {}))
+
+
+def _literal(value: Any, where: str) -> Any:
+    """Return ``value`` unchanged, refusing any intrinsic a local API call cannot resolve."""
+    if _is_intrinsic(value):
+        raise ValueError(f"{where} is an intrinsic function ({value!r}); it cannot be used locally")
+    if isinstance(value, dict):
+        return {key: _literal(item, f"{where}.{key}") for key, item in value.items()}
+    if isinstance(value, list):
+        return [_literal(item, f"{where}[{index}]") for index, item in enumerate(value)]
+    return value
+
+
+def table_create_kwargs(
+    template: Mapping[str, Any], logical_id: str, table_name: str
+) -> dict[str, Any]:
+    """The ``dynamodb.create_table`` keyword arguments for the template's table ``logical_id``.
+
+    Copies the key schema, attribute definitions, billing mode, global secondary indexes and
+    stream of the template's table; server-side encryption is requested with the service's
+    default key (the template's ``KMSMasterKeyId`` refers to a stack resource). Everything else
+    (point-in-time recovery, TTL, deletion policies) is not a ``CreateTable`` argument.
+    """
+    props = _properties(template, logical_id, "AWS::DynamoDB::Table")
+    where = f"{logical_id}.Properties"
+    kwargs: dict[str, Any] = {
+        "TableName": table_name,
+        "KeySchema": _literal(props["KeySchema"], f"{where}.KeySchema"),
+        "AttributeDefinitions": _literal(
+            props["AttributeDefinitions"], f"{where}.AttributeDefinitions"
+        ),
+        "BillingMode": _literal(props.get("BillingMode", "PROVISIONED"), f"{where}.BillingMode"),
+    }
+    if "GlobalSecondaryIndexes" in props:
+        kwargs["GlobalSecondaryIndexes"] = [
+            {
+                name: _literal(value, f"{where}.GlobalSecondaryIndexes[{index}].{name}")
+                for name, value in gsi.items()
+                if name in ("IndexName", "KeySchema", "Projection", "ProvisionedThroughput")
+            }
+            for index, gsi in enumerate(props["GlobalSecondaryIndexes"])
+        ]
+    if "StreamSpecification" in props:
+        kwargs["StreamSpecification"] = {
+            "StreamEnabled": True,
+            "StreamViewType": _literal(
+                props["StreamSpecification"]["StreamViewType"],
+                f"{where}.StreamSpecification.StreamViewType",
+            ),
+        }
+    sse = props.get("SSESpecification")
+    if sse and sse.get("SSEEnabled"):
+        kwargs["SSESpecification"] = {"Enabled": True}
+        if "SSEType" in sse:
+            kwargs["SSESpecification"]["SSEType"] = _literal(
+                sse["SSEType"], f"{where}.SSESpecification.SSEType"
+            )
+    if kwargs["BillingMode"] == "PROVISIONED":
+        kwargs["ProvisionedThroughput"] = _literal(
+            props["ProvisionedThroughput"], f"{where}.ProvisionedThroughput"
+        )
+    return kwargs
+
+
+@dataclass(frozen=True)
+class LocalNames:
+    """Physical names of the local resources (CloudFormation generates them on AWS)."""
+
+    main_table: str = "cmt-main"
+    submissions_table: str = "cmt-submissions"
+    reports_bucket: str = "cmt-reports-local"
+    dead_letter_queue: str = "cmt-score-dlq"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> LocalNames:
+        """Names from the same variables the functions read, defaults where unset."""
+        defaults = cls()
+        return cls(
+            main_table=environ.get("CMT_TABLE_NAME") or defaults.main_table,
+            submissions_table=environ.get("CMT_SUBMISSIONS_TABLE_NAME")
+            or defaults.submissions_table,
+            reports_bucket=environ.get("CMT_REPORTS_BUCKET") or defaults.reports_bucket,
+            dead_letter_queue=environ.get("CMT_DLQ_NAME") or defaults.dead_letter_queue,
+        )
+
+
+# (logical id in template.yaml, attribute of LocalNames holding its local name)
+_TABLES = (("MainTable", "main_table"), ("SubmissionsTable", "submissions_table"))
+_BUCKET = "ReportsBucket"
+_QUEUE = "ScoreDeadLetterQueue"
+
+
+def create_local_resources(
+    *,
+    dynamodb_client: Any,
+    s3_client: Any,
+    sqs_client: Any | None = None,
+    names: LocalNames,
+    template: Mapping[str, Any] | None = None,
+) -> None:
+    """Create the tables, the reports bucket and (given ``sqs_client``) the dead-letter queue.
+
+    Shapes come from ``template`` (default: the repository's ``template.yaml``). Idempotent:
+    resources that already exist are left as they are.
+    """
+    template = load_template() if template is None else template
+    for logical_id, attribute in _TABLES:
+        _ensure_table(dynamodb_client, template, logical_id, getattr(names, attribute))
+    _ensure_bucket(s3_client, template, names.reports_bucket)
+    if sqs_client is not None:
+        _ensure_queue(sqs_client, template, names.dead_letter_queue)
+
+
+def _ensure_table(client: Any, template: Mapping[str, Any], logical_id: str, name: str) -> None:
+    try:
+        client.describe_table(TableName=name)
+    except client.exceptions.ResourceNotFoundException:
+        # ResourceInUse: created concurrently by another process, which is the same outcome.
+        with contextlib.suppress(client.exceptions.ResourceInUseException):
+            client.create_table(**table_create_kwargs(template, logical_id, name))
+    client.get_waiter("table_exists").wait(
+        TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+    )
+    ttl = _properties(template, logical_id, "AWS::DynamoDB::Table").get("TimeToLiveSpecification")
+    if ttl and ttl.get("Enabled"):
+        attribute = _literal(ttl["AttributeName"], f"{logical_id}.TimeToLiveSpecification")
+        current = client.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+        if current.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
+            client.update_time_to_live(
+                TableName=name,
+                TimeToLiveSpecification={"AttributeName": attribute, "Enabled": True},
+            )
+
+
+def _ensure_bucket(client: Any, template: Mapping[str, Any], name: str) -> None:
+    props = _properties(template, _BUCKET, "AWS::S3::Bucket")
+    region = client.meta.region_name
+    create: dict[str, Any] = {"Bucket": name}
+    if region and region != "us-east-1":
+        create["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    try:
+        client.create_bucket(**create)
+    except (
+        client.exceptions.BucketAlreadyOwnedByYou,
+        client.exceptions.BucketAlreadyExists,
+    ):
+        return  # leave an existing bucket as it is
+    if "OwnershipControls" in props:
+        client.put_bucket_ownership_controls(
+            Bucket=name,
+            OwnershipControls=_literal(props["OwnershipControls"], f"{_BUCKET}.OwnershipControls"),
+        )
+    if "PublicAccessBlockConfiguration" in props:
+        client.put_public_access_block(
+            Bucket=name,
+            PublicAccessBlockConfiguration=_literal(
+                props["PublicAccessBlockConfiguration"], f"{_BUCKET}.PublicAccessBlockConfiguration"
+            ),
+        )
+    if "VersioningConfiguration" in props:
+        client.put_bucket_versioning(
+            Bucket=name,
+            VersioningConfiguration={
+                "Status": _literal(
+                    props["VersioningConfiguration"]["Status"], f"{_BUCKET}.VersioningConfiguration"
+                )
+            },
+        )
+    encryption = props.get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration")
+    if encryption:
+        rules = []
+        for rule in encryption:
+            default = dict(rule.get("ServerSideEncryptionByDefault", {}))
+            # The template's key is a stack resource; locally the service's default key is used.
+            if _is_intrinsic(default.get("KMSMasterKeyID")):
+                del default["KMSMasterKeyID"]
+            api_rule: dict[str, Any] = {
+                "ApplyServerSideEncryptionByDefault": _literal(
+                    default, f"{_BUCKET}.BucketEncryption"
+                )
+            }
+            if "BucketKeyEnabled" in rule:
+                api_rule["BucketKeyEnabled"] = bool(rule["BucketKeyEnabled"])
+            rules.append(api_rule)
+        client.put_bucket_encryption(
+            Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules}
+        )
+
+
+def _ensure_queue(client: Any, template: Mapping[str, Any], name: str) -> None:
+    props = _properties(template, _QUEUE, "AWS::SQS::Queue")
+    attributes = {
+        key: _sqs_attribute(_literal(value, f"{_QUEUE}.{key}"))
+        for key, value in props.items()
+        if key in ("MessageRetentionPeriod", "SqsManagedSseEnabled", "VisibilityTimeout")
+    }
+    try:
+        client.get_queue_url(QueueName=name)
+    except client.exceptions.QueueDoesNotExist:
+        client.create_queue(QueueName=name, Attributes=attributes)
+
+
+def _sqs_attribute(value: Any) -> str:
+    # SQS attributes are strings on the wire; booleans are spelled in lower case.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -1,0 +1,53 @@
+"""Erasing a participant on request: data goes, aggregates are corrected, an audit record stays."""
+
+from __future__ import annotations
+
+from adapters.main_store import MainStore
+from adapters.submission_store import SubmissionStore
+from services.audit import Actor, AuditLog
+from services.errors import NotFound
+from services.records import Trial
+from services.score_submission import scored_values
+
+
+class ErasureService:
+    def __init__(self, main: MainStore, submissions: SubmissionStore, audit: AuditLog) -> None:
+        self.main = main
+        self.submissions = submissions
+        self.audit = audit
+
+    def erase(self, trial: Trial, participant_id: str, actor: Actor) -> dict[str, int]:
+        if self.main.get_participant(trial.trial_id, participant_id) is None:
+            raise NotFound(f"participant {participant_id} is not enrolled in {trial.trial_id}")
+        # the participant item goes first: the scoring function skips records of a
+        # participant that no longer exists, so nothing is re-created behind us
+        self.main.delete_participant(trial.trial_id, participant_id)
+        scores = self.main.list_scores(trial.trial_id, participant_id)
+        for record in scores:
+            # only the currently counted submission is subtracted (exactly once)
+            self.main.retract_from_aggregate(
+                trial_id=trial.trial_id,
+                instrument=record.instrument,
+                timepoint=record.timepoint,
+                submission_id=record.submission_id,
+                remove=scored_values(record),
+            )
+            self.main.delete_score(record)
+        alerts = self.main.list_alerts(trial.trial_id, participant_id)
+        for alert in alerts:
+            self.main.delete_alert(alert)
+        items = self.submissions.list_for_participant(trial.trial_id, participant_id)
+        for item in items:
+            self.submissions.delete({"pk": item["pk"], "sk": item["sk"]})
+        result = {
+            "submissions_deleted": len(items),
+            "scores_deleted": len(scores),
+            "alerts_deleted": len(alerts),
+        }
+        self.audit.record(
+            actor,
+            trial_id=trial.trial_id,
+            action="participant.erase",
+            targets={"participant_id": participant_id, **{k: str(v) for k, v in result.items()}},
+        )
+        return result

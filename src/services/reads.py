@@ -1,0 +1,182 @@
+"""Coordinator reads: participant scores, live summary, exports, codebook, alert log."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from typing import Any
+
+from adapters.main_store import MainStore
+from adapters.submission_store import SubmissionStore
+from domain.instruments import CATALOGUE
+from services import export_csv
+from services.clock import Clock, iso
+from services.errors import NotFound
+from services.records import Participant, ScoreRecord, Trial, newest_counting
+
+
+def _parse(moment: str) -> datetime:
+    return datetime.fromisoformat(moment.replace("Z", "+00:00"))
+
+
+def score_to_dict(record: ScoreRecord, counts: bool) -> dict[str, Any]:
+    return {
+        "submission_id": record.submission_id,
+        "instrument": record.instrument,
+        "instrument_version": record.instrument_version,
+        "timepoint": record.timepoint,
+        "completed_at": record.completed_at,
+        "received_at": record.received_at,
+        "scored_at": record.scored_at,
+        "supersedes": record.supersedes,
+        "superseded_by": record.superseded_by,
+        "counts": counts,
+        "scores": {
+            name: {
+                "score": v.score,
+                "prorated": v.prorated,
+                "items_answered": v.answered,
+                "items_missing": v.missing,
+                "reason": v.reason,
+                "band": v.band,
+            }
+            for name, v in record.subscales.items()
+        },
+    }
+
+
+def diary_weeks_due(trial: Trial, participant: Participant, now: datetime) -> int:
+    """Diary weeks whose week has begun since enrolment (up to withdrawal or completion)."""
+    weeks = trial.protocol.schedule.get("diary", ())
+    if not weeks:
+        return 0
+    if participant.status == "completed":
+        return len(weeks)
+    until = _parse(participant.status_changed_at) if participant.status == "withdrawn" else now
+    elapsed = until - _parse(participant.enrolled_at)
+    return max(0, min(len(weeks), elapsed // timedelta(days=7) + 1))
+
+
+class Reads:
+    def __init__(self, main: MainStore, submissions: SubmissionStore, clock: Clock) -> None:
+        self.main = main
+        self.submissions = submissions
+        self.clock = clock
+
+    def participant_scores(self, trial: Trial, participant_id: str) -> dict[str, Any]:
+        if self.main.get_participant(trial.trial_id, participant_id) is None:
+            raise NotFound(f"participant {participant_id} is not enrolled in {trial.trial_id}")
+        records = self.main.list_scores(trial.trial_id, participant_id)
+        counting = {r.submission_id for r in newest_counting(records).values()}
+        order = {tp: n for n, tp in enumerate(trial.protocol.timepoints)}
+        by_timepoint: dict[str, list[dict[str, Any]]] = {}
+        for record in sorted(
+            records, key=lambda r: (order.get(r.timepoint, 999), r.instrument, r.seq)
+        ):
+            by_timepoint.setdefault(record.timepoint, []).append(
+                score_to_dict(record, record.submission_id in counting)
+            )
+        return {
+            "trial_id": trial.trial_id,
+            "participant_id": participant_id,
+            "timepoints": [
+                {"timepoint": tp, "submissions": subs} for tp, subs in by_timepoint.items()
+            ],
+        }
+
+    def summary(self, trial: Trial) -> dict[str, Any]:
+        now = self.clock()
+        participants = sorted(
+            self.main.list_participants(trial.trial_id), key=lambda p: p.participant_id
+        )
+        enrolment = {"active": 0, "withdrawn": 0, "completed": 0}
+        for p in participants:
+            enrolment[p.status] = enrolment.get(p.status, 0) + 1
+        aggregates = []
+        order = {tp: n for n, tp in enumerate(trial.protocol.timepoints)}
+        ids = CATALOGUE.ids()
+        rows = []
+        for item in self.main.list_aggregates(trial.trial_id):
+            _, instrument, timepoint = item["sk"].split("#", 2)
+            rows.append((instrument, timepoint, item))
+        rows.sort(key=lambda r: (ids.index(r[0]) if r[0] in ids else 99, order.get(r[1], 999)))
+        for instrument, timepoint, item in rows:
+            for subscale in CATALOGUE.get(instrument).subscales:
+                n = int(item.get(f"n_{subscale.id}", 0))
+                total = float(item.get(f"sum_{subscale.id}", 0))
+                sumsq = float(item.get(f"sumsq_{subscale.id}", 0))
+                mean = total / n if n else None
+                sd = math.sqrt(max(0.0, (sumsq - total * total / n) / (n - 1))) if n >= 2 else None
+                aggregates.append(
+                    {
+                        "instrument": instrument,
+                        "timepoint": timepoint,
+                        "subscale": subscale.id,
+                        "n": n,
+                        "mean": mean,
+                        "sd": sd,
+                    }
+                )
+        diary_weeks = set(trial.protocol.schedule.get("diary", ()))
+        adherence = []
+        for p in participants:
+            due = diary_weeks_due(trial, p, now)
+            submitted = sum(
+                1 for slot in p.done if slot.startswith("diary#") and slot[6:] in diary_weeks
+            )
+            adherence.append(
+                {
+                    "participant_id": p.participant_id,
+                    "status": p.status,
+                    "weeks_submitted": submitted,
+                    "weeks_due": due,
+                    "adherence": (min(submitted, due) / due) if due else None,
+                }
+            )
+        return {
+            "trial_id": trial.trial_id,
+            "generated_at": iso(now),
+            "enrolment": {**enrolment, "total": len(participants)},
+            "aggregates": aggregates,
+            "diary_adherence": adherence,
+        }
+
+    def export_csv(self, trial: Trial, layout: str) -> str:
+        participants = self.main.list_participants(trial.trial_id)
+        scores = self.main.list_scores(trial.trial_id)
+        if layout == "wide":
+            return export_csv.export_wide(
+                protocol=trial.protocol, participants=participants, scores=scores
+            )
+        submissions = self.submissions.list_for_trial(trial.trial_id)
+        return export_csv.export_long(
+            participants=participants,
+            scores=scores,
+            submissions=submissions,
+            protocol=trial.protocol,
+        )
+
+    def codebook(self, trial: Trial, layout: str) -> list[dict[str, Any]]:
+        return export_csv.codebook(protocol=trial.protocol, layout=layout)
+
+    def alerts(self, trial_id: str) -> dict[str, Any]:
+        return {
+            "trial_id": trial_id,
+            "alerts": [
+                {
+                    "participant_id": a.participant_id,
+                    "submission_id": a.submission_id,
+                    "instrument": a.instrument,
+                    "timepoint": a.timepoint,
+                    "rule": {
+                        "instrument": a.rule.instrument,
+                        "item": a.rule.item,
+                        "at_least": a.rule.at_least,
+                    },
+                    "created_at": a.created_at,
+                    "sent_at": a.sent_at,
+                    "sent_to": list(a.recipients),
+                }
+                for a in sorted(self.main.list_alerts(trial_id), key=lambda a: a.created_at)
+            ],
+        }

@@ -1,0 +1,226 @@
+"""Scoring an accepted submission (run by the stream function), exactly once in effect.
+
+Delivery is at least once and batches fail partially, so every step is idempotent on its
+own: the score is a conditional put keyed by the submission's slot, the aggregate change is a
+single conditional update keyed on the submission id, the adherence mark is a set ADD, the
+audit event's key is the submission id, and each safety alert is claimed once before its
+e-mail goes out.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from typing import Protocol as TypingProtocol
+
+from aws_lambda_powertools import Logger
+
+from adapters.main_store import MainStore
+from adapters.submission_store import submission_from_item
+from domain.instruments import CATALOGUE
+from domain.scoring import score_responses
+from services.audit import Actor, AuditLog
+from services.clock import Clock, iso
+from services.mail_render import render_safety_alert
+from services.records import (
+    AlertRecord,
+    ScoreRecord,
+    SubmissionRecord,
+    SubscaleValue,
+    Trial,
+)
+
+logger = Logger(service="cmt-collect", child=True)
+
+
+class Mailer(TypingProtocol):
+    def send(self, *, to: Sequence[str], subject: str, text: str, html: str) -> str: ...
+
+
+class NotReady(Exception):
+    """A correction arrived before the submission it corrects was counted: retry later."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    submission_id: str
+    scored: bool  # False when the record was a redelivery and changed nothing
+    alerts_sent: int
+
+
+def to_score_record(submission: SubmissionRecord, scored_at: str) -> ScoreRecord:
+    instrument = CATALOGUE.get(submission.instrument, submission.instrument_version)
+    score_set = score_responses(instrument, submission.responses)
+    return ScoreRecord(
+        trial_id=submission.trial_id,
+        participant_id=submission.participant_id,
+        submission_id=submission.submission_id,
+        instrument=submission.instrument,
+        instrument_version=submission.instrument_version,
+        timepoint=submission.timepoint,
+        seq=submission.seq,
+        completed_at=submission.completed_at,
+        received_at=submission.received_at,
+        scored_at=scored_at,
+        subscales={
+            s.subscale: SubscaleValue(
+                subscale=s.subscale,
+                score=s.score,
+                prorated=s.prorated,
+                answered=s.answered,
+                missing=s.missing,
+                reason=s.reason,
+                band=s.band,
+            )
+            for s in score_set.subscales
+        },
+        supersedes=submission.supersedes,
+    )
+
+
+def scored_values(record: ScoreRecord) -> dict[str, float]:
+    return {k: v.score for k, v in record.subscales.items() if v.score is not None}
+
+
+class ScoringService:
+    def __init__(
+        self,
+        main: MainStore,
+        mailer: Mailer,
+        audit: AuditLog,
+        clock: Clock,
+        trial_cache_seconds: float = 30.0,
+    ) -> None:
+        self.main = main
+        self.mailer = mailer
+        self.audit = audit
+        self.clock = clock
+        self.trial_cache_seconds = trial_cache_seconds
+        self._trials: dict[str, tuple[float, Trial | None]] = {}
+
+    def _trial(self, trial_id: str) -> Trial | None:
+        now = time.monotonic()
+        hit = self._trials.get(trial_id)
+        if hit and now - hit[0] < self.trial_cache_seconds:
+            return hit[1]
+        trial = self.main.get_trial(trial_id)
+        self._trials[trial_id] = (now, trial)
+        return trial
+
+    def process(self, item: Mapping[str, Any]) -> Outcome:
+        submission = submission_from_item(item)
+        if self.main.get_participant(submission.trial_id, submission.participant_id) is None:
+            # erased on request after the submission was accepted: keep nothing
+            logger.info(
+                "skipping submission of an erased participant",
+                extra={"submission_id": submission.submission_id},
+            )
+            return Outcome(submission.submission_id, scored=False, alerts_sent=0)
+        record = to_score_record(submission, iso(self.clock()))
+        newly_stored = self.main.put_score(record)
+
+        retract: dict[str, float] = {}
+        superseded: ScoreRecord | None = None
+        if submission.supersedes:
+            superseded = self.main.get_score(
+                submission.trial_id,
+                submission.participant_id,
+                submission.instrument,
+                submission.timepoint,
+                submission.seq - 1,
+            )
+            if superseded is None or superseded.submission_id != submission.supersedes:
+                raise NotReady(f"{submission.supersedes} is not scored yet")
+            retract = scored_values(superseded)
+        counted = self.main.apply_to_aggregate(
+            trial_id=submission.trial_id,
+            instrument=submission.instrument,
+            timepoint=submission.timepoint,
+            submission_id=submission.submission_id,
+            add=scored_values(record),
+            remove=retract,
+            retract_id=submission.supersedes,
+        )
+        if not counted:
+            state = self.main.aggregate_state(
+                submission.trial_id, submission.instrument, submission.timepoint
+            )
+            if submission.submission_id not in set(state.get("applied", ())):
+                raise NotReady(f"{submission.supersedes} is not counted yet")
+        if superseded is not None:
+            self.main.mark_superseded(superseded, by=submission.submission_id)
+        self.main.mark_done(
+            submission.trial_id,
+            submission.participant_id,
+            f"{submission.instrument}#{submission.timepoint}",
+        )
+        self.audit.record(
+            Actor(key_id=str(item.get("key_id", "unknown")), role=str(item.get("role", "unknown"))),
+            trial_id=submission.trial_id,
+            action="submission.correct" if submission.supersedes else "submission.create",
+            targets={
+                "participant_id": submission.participant_id,
+                "submission_id": submission.submission_id,
+                "instrument": submission.instrument,
+                "timepoint": submission.timepoint,
+                **({"supersedes": submission.supersedes} if submission.supersedes else {}),
+            },
+            at=submission.received_at,
+            event_id=submission.submission_id,
+        )
+        sent = self._alerts(submission)
+        return Outcome(submission.submission_id, scored=newly_stored or counted, alerts_sent=sent)
+
+    def _alerts(self, submission: SubmissionRecord) -> int:
+        trial = self._trial(submission.trial_id)
+        if trial is None:
+            return 0
+        sent = 0
+        for rule_no, rule in enumerate(trial.alert_rules):
+            if rule.instrument != submission.instrument:
+                continue
+            value = submission.responses.get(rule.item)
+            if value is None or value < rule.at_least:
+                continue
+            record = AlertRecord(
+                trial_id=trial.trial_id,
+                participant_id=submission.participant_id,
+                submission_id=submission.submission_id,
+                rule_no=rule_no,
+                rule=rule,
+                instrument=submission.instrument,
+                timepoint=submission.timepoint,
+                created_at=iso(self.clock()),
+                sent_at=None,
+                recipients=tuple(trial.coordinator_emails),
+            )
+            existing = self.main.claim_alert(record)
+            if existing is not None and existing.get("sent_at"):
+                continue  # already e-mailed: a redelivered record sends nothing
+            if not trial.coordinator_emails:
+                logger.warning(
+                    "safety alert with no coordinator address",
+                    extra={"trial_id": trial.trial_id, "submission_id": submission.submission_id},
+                )
+                continue
+            mail = render_safety_alert(
+                trial_id=trial.trial_id,
+                trial_title=trial.title,
+                participant_id=submission.participant_id,
+                instrument=submission.instrument,
+                timepoint=submission.timepoint,
+                item=rule.item,
+                at_least=rule.at_least,
+                submission_id=submission.submission_id,
+                received_at=submission.received_at,
+            )
+            self.mailer.send(
+                to=trial.coordinator_emails, subject=mail.subject, text=mail.text, html=mail.html
+            )
+            self.main.mark_alert_sent(
+                record, sent_at=iso(self.clock()), recipients=trial.coordinator_emails
+            )
+            sent += 1
+        return sent

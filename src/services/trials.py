@@ -1,0 +1,217 @@
+"""Trials: create/update with a validated protocol and alert rules; cached reads."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from typing import Protocol as TypingProtocol
+
+from domain.errors import Problem, UnknownInstrument
+from domain.instruments import CATALOGUE
+from services.clock import Clock, iso
+from services.errors import NotFound, ValidationFailed
+from services.records import (
+    DEFAULT_ALERT_RULES,
+    AlertRule,
+    Comparison,
+    Protocol,
+    Trial,
+    default_protocol,
+)
+
+TIMEPOINT_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+
+
+class TrialStore(TypingProtocol):
+    def get_trial(self, trial_id: str) -> Trial | None: ...
+
+    def put_trial(self, trial: Trial) -> None: ...
+
+
+@dataclass(frozen=True)
+class TrialInput:
+    title: str
+    coordinator_emails: Sequence[str]
+    protocol: Mapping[str, Any] | None
+    alert_rules: Sequence[Mapping[str, Any]] | None
+
+
+def parse_protocol(raw: Mapping[str, Any] | None) -> tuple[Protocol, list[Problem]]:
+    """Validate a trial's own protocol, reporting every problem; None means the default."""
+    if raw is None:
+        return default_protocol(), []
+    problems: list[Problem] = []
+    timepoints = list(raw.get("timepoints") or [])
+    seen: set[str] = set()
+    for n, tp in enumerate(timepoints):
+        if not isinstance(tp, str) or not TIMEPOINT_PATTERN.match(tp):
+            problems.append(
+                Problem(
+                    ("protocol", "timepoints", n),
+                    "timepoint must match ^[a-z0-9][a-z0-9-]{0,31}$",
+                    "bad_timepoint",
+                )
+            )
+        elif tp in seen:
+            problems.append(
+                Problem(("protocol", "timepoints", n), f"{tp} listed twice", "duplicate")
+            )
+        seen.add(str(tp))
+    if not timepoints:
+        problems.append(Problem(("protocol", "timepoints"), "at least one timepoint", "missing"))
+    schedule_raw = raw.get("schedule") or {}
+    schedule: dict[str, tuple[str, ...]] = {}
+    for instrument, tps in schedule_raw.items():
+        try:
+            CATALOGUE.get(instrument)
+        except UnknownInstrument:
+            problems.append(
+                Problem(
+                    ("protocol", "schedule", instrument),
+                    f"unknown instrument {instrument}",
+                    "unknown_instrument",
+                )
+            )
+            continue
+        for n, tp in enumerate(tps or []):
+            if tp not in seen:
+                problems.append(
+                    Problem(
+                        ("protocol", "schedule", instrument, n),
+                        f"{tp} is not one of the protocol's timepoints",
+                        "unknown_timepoint",
+                    )
+                )
+        schedule[instrument] = tuple(tps or [])
+    if not schedule:
+        problems.append(
+            Problem(("protocol", "schedule"), "schedule at least one instrument", "missing")
+        )
+    comparison = raw.get("comparison") or {}
+    pre, post = comparison.get("pre"), comparison.get("post")
+    for side, value in (("pre", pre), ("post", post)):
+        if value not in seen:
+            problems.append(
+                Problem(
+                    ("protocol", "comparison", side),
+                    f"{value!r} is not one of the protocol's timepoints",
+                    "unknown_timepoint",
+                )
+            )
+    if pre is not None and pre == post:
+        problems.append(
+            Problem(
+                ("protocol", "comparison", "post"), "pre and post must differ", "same_timepoint"
+            )
+        )
+    protocol = Protocol(
+        timepoints=tuple(str(t) for t in timepoints),
+        schedule=schedule,
+        comparison=Comparison(pre=str(pre), post=str(post)),
+    )
+    return protocol, problems
+
+
+def parse_alert_rules(
+    raw: Sequence[Mapping[str, Any]] | None,
+) -> tuple[tuple[AlertRule, ...], list[Problem]]:
+    if raw is None:
+        return DEFAULT_ALERT_RULES, []
+    problems: list[Problem] = []
+    rules: list[AlertRule] = []
+    for n, rule in enumerate(raw):
+        loc = ("alert_rules", n)
+        try:
+            instrument = CATALOGUE.get(str(rule.get("instrument")))
+        except UnknownInstrument:
+            problems.append(
+                Problem(
+                    (*loc, "instrument"),
+                    f"unknown instrument {rule.get('instrument')!r}",
+                    "unknown_instrument",
+                )
+            )
+            continue
+        item, at_least = rule.get("item"), rule.get("at_least")
+        ok = True
+        if not isinstance(item, int) or isinstance(item, bool) or not 1 <= item <= instrument.items:
+            problems.append(
+                Problem((*loc, "item"), f"item must be 1-{instrument.items}", "out_of_range")
+            )
+            ok = False
+        if (
+            not isinstance(at_least, int)
+            or isinstance(at_least, bool)
+            or not instrument.response_min <= at_least <= instrument.response_max
+        ):
+            problems.append(
+                Problem(
+                    (*loc, "at_least"),
+                    f"at_least must be {instrument.response_min}-{instrument.response_max}",
+                    "out_of_range",
+                )
+            )
+            ok = False
+        if ok:
+            rules.append(
+                AlertRule(instrument=instrument.id, item=int(item), at_least=int(at_least))
+            )  # type: ignore[arg-type]
+    return tuple(rules), problems
+
+
+class TrialService:
+    def __init__(self, store: TrialStore, clock: Clock, cache_seconds: float = 30.0) -> None:
+        self.store = store
+        self.clock = clock
+        self.cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[float, Trial]] = {}
+
+    def put(self, trial_id: str, data: TrialInput) -> tuple[Trial, bool]:
+        """Create or update; returns the trial and whether it was created."""
+        protocol, problems = parse_protocol(data.protocol)
+        rules, rule_problems = parse_alert_rules(data.alert_rules)
+        problems += rule_problems
+        for instrument in {r.instrument for r in rules}:
+            if instrument not in protocol.schedule:
+                problems.append(
+                    Problem(
+                        ("alert_rules",),
+                        f"{instrument} is not in the protocol's schedule",
+                        "not_scheduled",
+                    )
+                )
+        if problems:
+            raise ValidationFailed(problems)
+        existing = self.store.get_trial(trial_id)
+        now = iso(self.clock())
+        trial = Trial(
+            trial_id=trial_id,
+            title=data.title,
+            coordinator_emails=tuple(data.coordinator_emails),
+            protocol=protocol,
+            alert_rules=rules,
+            created_at=existing.created_at if existing else now,
+            updated_at=now,
+        )
+        self.store.put_trial(trial)
+        self._cache.pop(trial_id, None)
+        return trial, existing is None
+
+    def get(self, trial_id: str) -> Trial:
+        trial = self.store.get_trial(trial_id)
+        if trial is None:
+            raise NotFound(f"no trial {trial_id}")
+        return trial
+
+    def get_cached(self, trial_id: str) -> Trial:
+        """The trial as seen at most `cache_seconds` ago (the submit path's hot read)."""
+        now = time.monotonic()
+        hit = self._cache.get(trial_id)
+        if hit and now - hit[0] < self.cache_seconds:
+            return hit[1]
+        trial = self.get(trial_id)
+        self._cache[trial_id] = (now, trial)
+        return trial

@@ -1,0 +1,178 @@
+"""Shared fixtures: moto stands in for AWS; the real adapters and services run against it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from fastapi.testclient import TestClient
+from moto import mock_aws
+
+from handlers.api_app import create_app
+from handlers.stream_batch import make_handler
+from handlers.settings import Settings
+from handlers.wiring import Container, build
+from local.pump import StreamPump
+from local.template import LocalNames, create_local_resources
+
+REGION = "eu-west-2"
+SENDER = "cmt-collect@example.org"
+NAMES = LocalNames(
+    main_table="test-main",
+    submissions_table="test-submissions",
+    reports_bucket="test-reports",
+    dead_letter_queue="test-dlq",
+)
+TEST_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    "CMT_TABLE_NAME": NAMES.main_table,
+    "CMT_SUBMISSIONS_TABLE_NAME": NAMES.submissions_table,
+    "CMT_REPORTS_BUCKET": NAMES.reports_bucket,
+    "CMT_MAIL_SENDER": SENDER,
+}
+
+# importing the Lambda handler modules builds their containers from the environment
+os.environ.update(TEST_ENV)
+os.environ.pop("AWS_ENDPOINT_URL", None)
+
+
+def test_settings(**overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "main_table": NAMES.main_table,
+        "submissions_table": NAMES.submissions_table,
+        "reports_bucket": NAMES.reports_bucket,
+        "mail_sender": SENDER,
+        "api_base_url": "https://api.example.org",
+        "region": REGION,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    for name, value in TEST_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with mock_aws():
+        session = boto3.session.Session(region_name=REGION)
+        clients = {n: session.client(n) for n in ("dynamodb", "dynamodbstreams", "s3", "sqs", "ses")}
+        create_local_resources(
+            dynamodb_client=clients["dynamodb"],
+            s3_client=clients["s3"],
+            sqs_client=clients["sqs"],
+            names=NAMES,
+        )
+        clients["ses"].verify_email_identity(EmailAddress=SENDER)
+        yield clients
+
+
+@pytest.fixture
+def container(aws: dict[str, Any]) -> Container:
+    return build(test_settings())
+
+
+@pytest.fixture
+def client(container: Container) -> TestClient:
+    return TestClient(create_app(container), raise_server_exceptions=False)
+
+
+@pytest.fixture
+def pump(aws: dict[str, Any], container: Container) -> StreamPump:
+    queue_url = aws["sqs"].get_queue_url(QueueName=NAMES.dead_letter_queue)["QueueUrl"]
+    return StreamPump(
+        streams_client=aws["dynamodbstreams"],
+        dynamodb_client=aws["dynamodb"],
+        table_name=NAMES.submissions_table,
+        handler=make_handler(container.scoring),
+        sqs_client=aws["sqs"],
+        dead_letter_queue_url=queue_url,
+        region=REGION,
+    )
+
+
+@dataclass
+class TrialKeys:
+    trial_id: str
+    admin: dict[str, str]
+    coordinator: dict[str, str]
+    submitter: dict[str, str]
+    coordinator_key_id: str
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def make_trial(
+    client: TestClient,
+    container: Container,
+    trial_id: str = "cmt-pilot",
+    participants: tuple[str, ...] = ("P01",),
+    emails: tuple[str, ...] = ("coordinator@example.org",),
+    admin_key: str | None = None,
+) -> TrialKeys:
+    admin = admin_key or container.keys.create(role="admin", trial_id="*", label="test").api_key
+    r = client.put(
+        f"/v1/trials/{trial_id}",
+        headers=bearer(admin),
+        json={"title": f"Trial {trial_id}", "coordinator_emails": list(emails)},
+    )
+    assert r.status_code in (200, 201), r.text
+    keys = {}
+    key_ids = {}
+    for role in ("coordinator", "submitter"):
+        r = client.post(
+            f"/v1/trials/{trial_id}/api-keys",
+            headers=bearer(admin),
+            json={"role": role, "label": f"{role} key"},
+        )
+        assert r.status_code == 201, r.text
+        keys[role] = r.json()["api_key"]
+        key_ids[role] = r.json()["key_id"]
+    for pid in participants:
+        r = client.post(
+            f"/v1/trials/{trial_id}/participants",
+            headers=bearer(keys["coordinator"]),
+            json={"participant_id": pid},
+        )
+        assert r.status_code == 201, r.text
+    return TrialKeys(
+        trial_id=trial_id,
+        admin=bearer(admin),
+        coordinator=bearer(keys["coordinator"]),
+        submitter=bearer(keys["submitter"]),
+        coordinator_key_id=key_ids["coordinator"],
+    )
+
+
+HADS_EXAMPLE = {"1": 2, "2": 0, "3": 3, "4": 1, "5": 2, "6": 1, "7": 0,
+                "8": 2, "9": 1, "10": 3, "11": 2, "12": 1, "13": 2, "14": 0}
+
+
+def submission(
+    participant_id: str = "P01",
+    instrument: str = "hads",
+    timepoint: str = "week-1",
+    responses: dict[str, Any] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "participant_id": participant_id,
+        "instrument": instrument,
+        "instrument_version": "1",
+        "timepoint": timepoint,
+        "completed_at": "2026-11-20T10:15:00Z",
+        "responses": dict(HADS_EXAMPLE if responses is None else responses),
+        "notes": None,
+    }
+    body.update(extra)
+    return body

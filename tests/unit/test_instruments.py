@@ -1,0 +1,358 @@
+"""The catalogue holds the published keys, and refuses inconsistent definitions.
+
+Expected item sets are typed from spec/instruments.md (and the published sources it
+cites), never derived from the code under test.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from importlib import resources
+from typing import Any
+
+import pytest
+
+from domain import (
+    CATALOGUE,
+    Band,
+    Instrument,
+    Subscale,
+    UnknownInstrument,
+    UnknownInstrumentVersion,
+    instrument_to_dict,
+    load_catalogue,
+)
+
+# Typed from spec/instruments.md, table "subscales (items)".
+PUBLISHED_KEYS: dict[str, dict[str, list[int]]] = {
+    "hads": {
+        "anxiety": [1, 3, 5, 7, 9, 11, 13],
+        "depression": [2, 4, 6, 8, 10, 12, 14],
+    },
+    "fscs": {
+        "self_correction": [1, 3, 5, 7, 11, 12, 14, 15, 16, 17, 18, 19, 20],
+        "self_persecution": [2, 4, 6, 8, 9, 10, 13, 21],
+    },
+    "fscrs": {
+        # Also the key of BioPsyKit's fscrs() (mad-lab-fau/BioPsyKit,
+        # src/biopsykit/questionnaires/questionnaires.py).
+        "inadequate_self": [1, 2, 4, 6, 7, 14, 17, 18, 20],
+        "hated_self": [9, 10, 12, 15, 22],
+        "reassured_self": [3, 5, 8, 11, 13, 16, 19, 21],
+    },
+    "oas": {"total": list(range(1, 19))},
+    "scs": {"total": list(range(1, 12))},
+    "sbs": {"total": list(range(1, 17))},
+    "diary": {
+        "self_criticism": [1, 2, 3, 4, 5, 6, 7],
+        "self_compassion": [8, 9, 10, 11, 12, 13, 14],
+    },
+}
+
+ITEM_COUNTS = {"hads": 14, "fscs": 21, "fscrs": 22, "oas": 18, "scs": 11, "sbs": 16, "diary": 14}
+RESPONSE_RANGES = {
+    "hads": (0, 3),
+    "fscs": (0, 4),
+    "fscrs": (0, 4),
+    "oas": (0, 4),
+    "scs": (1, 10),
+    "sbs": (0, 4),
+    "diary": (1, 10),
+}
+# HADS: the half rule, 3 of 7 (Bell et al. 2016); elsewhere 20% of the items, rounded
+# down, at least 1: 13 -> 2, 8 -> 1, 9 -> 1, 5 -> 1, 18 -> 3, 11 -> 2, 16 -> 3, 7 -> 1.
+MAX_MISSING = {
+    ("hads", "anxiety"): 3,
+    ("hads", "depression"): 3,
+    ("fscs", "self_correction"): 2,
+    ("fscs", "self_persecution"): 1,
+    ("fscrs", "inadequate_self"): 1,
+    ("fscrs", "hated_self"): 1,
+    ("fscrs", "reassured_self"): 1,
+    ("oas", "total"): 3,
+    ("scs", "total"): 2,
+    ("sbs", "total"): 3,
+    ("diary", "self_criticism"): 1,
+    ("diary", "self_compassion"): 1,
+}
+ALPHAS = {
+    ("hads", "anxiety"): 0.83,
+    ("hads", "depression"): 0.82,
+    ("fscs", "self_correction"): 0.92,
+    ("fscs", "self_persecution"): 0.92,
+    ("fscrs", "inadequate_self"): 0.90,
+    ("fscrs", "hated_self"): 0.86,
+    ("fscrs", "reassured_self"): 0.86,
+    ("oas", "total"): 0.92,
+    ("scs", "total"): 0.88,
+    ("sbs", "total"): 0.85,
+    ("diary", "self_criticism"): None,
+    ("diary", "self_compassion"): None,
+}
+IMPROVEMENT = {
+    ("hads", "anxiety"): "decrease",
+    ("hads", "depression"): "decrease",
+    ("fscs", "self_correction"): "decrease",
+    ("fscs", "self_persecution"): "decrease",
+    ("fscrs", "inadequate_self"): "decrease",
+    ("fscrs", "hated_self"): "decrease",
+    ("fscrs", "reassured_self"): "increase",
+    ("oas", "total"): "decrease",
+    ("scs", "total"): "increase",
+    ("sbs", "total"): "decrease",
+    ("diary", "self_criticism"): "decrease",
+    ("diary", "self_compassion"): "increase",
+}
+
+
+def _packaged_data() -> dict[str, Any]:
+    text = resources.files("domain").joinpath("data/instruments.json").read_text("utf-8")
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+def test_the_catalogue_lists_the_seven_instruments_in_a_stable_order() -> None:
+    assert CATALOGUE.ids() == ("hads", "fscs", "fscrs", "oas", "scs", "sbs", "diary")
+    assert [i.id for i in CATALOGUE.instruments()] == list(CATALOGUE.ids())
+
+
+@pytest.mark.parametrize("instrument_id", list(PUBLISHED_KEYS))
+def test_every_subscale_holds_exactly_the_published_items(instrument_id: str) -> None:
+    instrument = CATALOGUE.get(instrument_id)
+    actual = {s.id: sorted(s.items) for s in instrument.subscales}
+    assert actual == PUBLISHED_KEYS[instrument_id]
+
+
+@pytest.mark.parametrize("instrument_id", list(PUBLISHED_KEYS))
+def test_every_item_is_counted_in_exactly_one_subscale(instrument_id: str) -> None:
+    instrument = CATALOGUE.get(instrument_id)
+    all_items = [item for s in instrument.subscales for item in s.items]
+    assert sorted(all_items) == list(range(1, ITEM_COUNTS[instrument_id] + 1))
+
+
+@pytest.mark.parametrize("instrument_id", list(PUBLISHED_KEYS))
+def test_item_count_and_response_range_match_the_spec(instrument_id: str) -> None:
+    instrument = CATALOGUE.get(instrument_id)
+    assert instrument.items == ITEM_COUNTS[instrument_id]
+    assert (instrument.response_min, instrument.response_max) == RESPONSE_RANGES[instrument_id]
+    assert list(instrument.item_numbers) == list(range(1, ITEM_COUNTS[instrument_id] + 1))
+
+
+def test_no_instrument_is_reverse_keyed_in_version_1() -> None:
+    assert all(i.reverse_items == () for i in CATALOGUE.instruments())
+
+
+def test_missing_item_allowances_follow_the_half_rule_for_hads_and_20_percent_elsewhere() -> None:
+    actual = {(i.id, s.id): s.max_missing for i in CATALOGUE.instruments() for s in i.subscales}
+    assert actual == MAX_MISSING
+
+
+def test_reliabilities_are_the_published_alphas() -> None:
+    actual = {
+        (i.id, s.id): s.reliability_alpha for i in CATALOGUE.instruments() for s in i.subscales
+    }
+    assert actual == ALPHAS
+
+
+def test_each_subscale_knows_which_direction_is_improvement() -> None:
+    actual = {(i.id, s.id): s.improvement for i in CATALOGUE.instruments() for s in i.subscales}
+    assert actual == IMPROVEMENT
+
+
+def test_subscale_ranges_are_item_count_times_the_response_range() -> None:
+    # e.g. FSCS self-correction: 13 items x 0..4 = 0..52; SCS: 11 x 1..10 = 11..110.
+    assert CATALOGUE.get("fscs").subscale("self_correction").range == (0, 52)
+    assert CATALOGUE.get("fscrs").subscale("hated_self").range == (0, 20)
+    assert CATALOGUE.get("scs").subscale("total").range == (11, 110)
+    assert CATALOGUE.get("diary").subscale("self_compassion").range == (7, 70)
+
+
+def test_hads_bands_are_normal_borderline_and_case() -> None:
+    for sub in CATALOGUE.get("hads").subscales:
+        assert sub.bands == (
+            Band(min=0, max=7, label="normal"),
+            Band(min=8, max=10, label="borderline"),
+            Band(min=11, max=21, label="case"),
+        )
+
+
+@pytest.mark.parametrize(
+    ("score", "band"),
+    [
+        (0.0, "normal"),
+        (7.0, "normal"),
+        (7.49, "normal"),
+        (7.5, "borderline"),  # rounded half up to 8 for banding only
+        (10.0, "borderline"),
+        (10.5, "case"),
+        (21.0, "case"),
+    ],
+)
+def test_fractional_scores_are_banded_after_rounding_half_up(score: float, band: str) -> None:
+    assert CATALOGUE.get("hads").subscale("anxiety").band_for(score) == band
+
+
+def test_a_subscale_without_bands_gives_no_band() -> None:
+    assert CATALOGUE.get("oas").subscale("total").band_for(40.0) is None
+
+
+def test_fscrs_item_9_the_self_harm_item_is_in_hated_self() -> None:
+    assert 9 in CATALOGUE.get("fscrs").subscale("hated_self").items
+
+
+def test_an_unknown_instrument_is_refused_by_name() -> None:
+    with pytest.raises(UnknownInstrument) as excinfo:
+        CATALOGUE.get("phq9")
+    assert excinfo.value.instrument_id == "phq9"
+
+
+def test_an_unknown_version_is_refused_with_id_and_version() -> None:
+    with pytest.raises(UnknownInstrumentVersion) as excinfo:
+        CATALOGUE.get("hads", "7")
+    assert (excinfo.value.instrument_id, excinfo.value.version) == ("hads", "7")
+
+
+def test_omitting_the_version_gives_the_current_one() -> None:
+    assert CATALOGUE.current_version("hads") == "1"
+    assert CATALOGUE.get("hads") is CATALOGUE.get("hads", "1")
+
+
+def test_a_version_2_can_be_added_beside_version_1_without_touching_it() -> None:
+    data = _packaged_data()
+    hads_v1 = next(i for i in data["instruments"] if i["id"] == "hads")
+    hads_v2 = copy.deepcopy(hads_v1)
+    hads_v2["version"] = "2"
+    hads_v2["subscales"][0]["max_missing"] = 1
+    data["instruments"].append(hads_v2)
+    data["current_versions"]["hads"] = "2"
+    catalogue = load_catalogue(data)
+    assert catalogue.get("hads").version == "2"
+    assert catalogue.get("hads").subscale("anxiety").max_missing == 1
+    assert catalogue.get("hads", "1").subscale("anxiety").max_missing == 3
+    assert catalogue.versions("hads") == ("1", "2")
+
+
+def test_a_data_file_defining_an_instrument_version_twice_is_refused() -> None:
+    data = _packaged_data()
+    data["instruments"].append(copy.deepcopy(data["instruments"][0]))
+    with pytest.raises(ValueError, match="defined twice"):
+        load_catalogue(data)
+
+
+def test_a_data_file_that_leaves_an_item_out_of_every_subscale_is_refused() -> None:
+    data = _packaged_data()
+    fscrs = next(i for i in data["instruments"] if i["id"] == "fscrs")
+    hated_self = fscrs["subscales"][1]
+    hated_self["items"].remove(22)
+    hated_self["range"] = [0, 16]
+    with pytest.raises(ValueError, match=r"items \[22\] are in no subscale"):
+        load_catalogue(data)
+
+
+def test_a_subscale_range_that_does_not_fit_its_items_is_refused() -> None:
+    data = _packaged_data()
+    data["instruments"][0]["subscales"][0]["range"] = [0, 20]
+    with pytest.raises(ValueError, match="range"):
+        load_catalogue(data)
+
+
+def test_a_subscale_without_an_improvement_direction_is_refused() -> None:
+    data = _packaged_data()
+    del data["instruments"][0]["subscales"][0]["improvement"]
+    with pytest.raises(ValueError, match="improvement"):
+        load_catalogue(data)
+
+
+def test_bands_with_a_gap_are_refused() -> None:
+    with pytest.raises(ValueError, match="contiguous"):
+        Subscale(
+            id="s",
+            label="S",
+            items=(1, 2),
+            max_missing=0,
+            range=(0, 6),
+            reliability_alpha=None,
+            bands=(Band(min=0, max=2, label="low"), Band(min=4, max=6, label="high")),
+            improvement="decrease",
+        )
+
+
+def test_item_labels_cannot_be_changed_after_loading() -> None:
+    diary = CATALOGUE.get("diary")
+    assert diary.item_labels["12"] == "self-soothing: how comforting"
+    with pytest.raises(TypeError):
+        diary.item_labels["12"] = "changed"  # type: ignore[index]
+
+
+def test_the_public_definition_is_json_ready_and_carries_the_missing_item_rule() -> None:
+    public = instrument_to_dict(CATALOGUE.get("fscs"))
+    assert set(public) == {
+        "id",
+        "version",
+        "title",
+        "citation",
+        "items",
+        "response_min",
+        "response_max",
+        "anchors",
+        "reverse_items",
+        "subscales",
+        "missing_item_rule",
+        "item_labels",
+        "free_text",
+        "free_text_max_chars",
+        "probe",
+        "sources",
+    }
+    assert json.loads(json.dumps(public)) == public
+    assert public["probe"] == "I get critical and angry with myself:"
+    assert str(public["missing_item_rule"]).startswith("A subscale is scored when at most")
+    first = public["subscales"][0]  # type: ignore[index]
+    assert first == {
+        "id": "self_correction",
+        "label": "Self-correction",
+        "items": [1, 3, 5, 7, 11, 12, 14, 15, 16, 17, 18, 19, 20],
+        "max_missing": 2,
+        "range": [0, 52],
+        "reliability_alpha": 0.92,
+        "bands": [],
+        "improvement": "decrease",
+    }
+
+
+def test_the_diary_definition_lists_its_free_text_fields_and_labels() -> None:
+    public = instrument_to_dict(CATALOGUE.get("diary"))
+    assert public["free_text"] == [
+        "critical_situations",
+        "critical_thoughts",
+        "soothing_situations",
+        "soothing_thoughts",
+    ]
+    assert public["free_text_max_chars"] == 4000
+    assert len(public["item_labels"]) == 14  # type: ignore[arg-type]
+
+
+def test_a_synthetic_instrument_with_a_reverse_item_outside_its_items_is_refused() -> None:
+    with pytest.raises(ValueError, match="reverse_items"):
+        Instrument(
+            id="x",
+            version="1",
+            title="X",
+            citation="-",
+            items=2,
+            response_min=0,
+            response_max=3,
+            reverse_items=(3,),
+            subscales=(
+                Subscale(
+                    id="all",
+                    label="All",
+                    items=(1, 2),
+                    max_missing=0,
+                    range=(0, 6),
+                    reliability_alpha=None,
+                    improvement="decrease",
+                ),
+            ),
+        )

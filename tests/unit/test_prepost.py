@@ -1,0 +1,449 @@
+"""The pre/post report: who is paired, and statistics that match an independent recomputation."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import statistics
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from domain.instruments import CATALOGUE
+from services.prepost import (
+    METHOD,
+    TABLE_COLUMNS,
+    build_report,
+    headline_changes,
+    paired_values,
+    pairs_by_subscale,
+    report_table_csv,
+)
+from services.records import (
+    Comparison,
+    Participant,
+    Protocol,
+    ScoreRecord,
+    SubscaleValue,
+    default_protocol,
+)
+
+TRIAL = "cmt-pilot"
+
+
+def participant(pid: str, status: str = "completed", reason: str | None = None) -> Participant:
+    return Participant(
+        trial_id=TRIAL,
+        participant_id=pid,
+        status=status,  # type: ignore[arg-type]
+        enrolled_at="2026-09-01T09:00:00Z",
+        status_changed_at="2026-11-20T09:00:00Z",
+        reason=reason,
+    )
+
+
+def value(
+    subscale: str, score: float | None, *, prorated: bool = False, missing: int = 0
+) -> SubscaleValue:
+    if score is None and not missing:
+        missing = 4
+    return SubscaleValue(
+        subscale=subscale,
+        score=score,
+        prorated=prorated,
+        answered=7 - missing,
+        missing=missing,
+        reason="too_many_missing" if score is None else None,
+        band=None,
+    )
+
+
+def score(
+    pid: str,
+    timepoint: str,
+    values: Mapping[str, float | None] | Sequence[SubscaleValue],
+    *,
+    instrument: str = "hads",
+    seq: int = 0,
+) -> ScoreRecord:
+    if isinstance(values, Mapping):
+        subscales = {name: value(name, v) for name, v in values.items()}
+    else:
+        subscales = {v.subscale: v for v in values}
+    return ScoreRecord(
+        trial_id=TRIAL,
+        participant_id=pid,
+        submission_id=f"{pid}-{instrument}-{timepoint}-{seq}",
+        instrument=instrument,
+        instrument_version="1",
+        timepoint=timepoint,
+        seq=seq,
+        completed_at="2026-11-20T10:00:00Z",
+        received_at="2026-11-20T10:00:01Z",
+        scored_at="2026-11-20T10:00:02Z",
+        subscales=subscales,
+        supersedes=f"{pid}-{instrument}-{timepoint}-{seq - 1}" if seq else None,
+    )
+
+
+# HADS anxiety of the six completers: every one decreases, by 1, 2.5, 3, 4, 5 and 6.
+ANXIETY_PRE = {"P01": 10.0, "P02": 13.0, "P03": 15.0, "P04": 17.0, "P05": 14.0, "P06": 20.0}
+ANXIETY_POST = {"P01": 9.0, "P02": 10.5, "P03": 12.0, "P04": 13.0, "P05": 9.0, "P06": 14.0}
+
+
+def pilot_trial() -> tuple[list[Participant], list[ScoreRecord]]:
+    """9 enrolled: P01-P06 completed, P07-P09 withdrawn (P07 even has both timepoints)."""
+    people = [participant(f"P0{n}") for n in range(1, 7)]
+    people += [
+        participant("P07", "withdrawn", "moved away"),
+        participant("P08", "withdrawn", None),
+        participant("P09", "withdrawn", "unwell"),
+    ]
+    scores: list[ScoreRecord] = []
+    for pid in ANXIETY_PRE:
+        scores.append(score(pid, "week-1", {"anxiety": ANXIETY_PRE[pid], "depression": 12.0}))
+    for pid in ("P03", "P04", "P05", "P06"):
+        post = {"anxiety": ANXIETY_POST[pid], "depression": 9.0 if pid != "P03" else None}
+        scores.append(score(pid, "week-12", post))
+    # P01 corrected their week-12 HADS: the first entry (an increase) is superseded.
+    scores.append(score("P01", "week-12", {"anxiety": 19.0, "depression": 15.0}, seq=0))
+    scores.append(score("P01", "week-12", {"anxiety": 9.0, "depression": 8.0}, seq=1))
+    # P02's week-12 anxiety is prorated from 4 of 7 items (6 answered as 1.5 each on average).
+    scores.append(
+        score(
+            "P02",
+            "week-12",
+            [value("anxiety", 10.5, prorated=True, missing=3), value("depression", 10.0)],
+        )
+    )
+    # The withdrawn P07 has both timepoints; P08 only week-1; P09 nothing.
+    scores.append(score("P07", "week-1", {"anxiety": 16.0, "depression": 11.0}))
+    scores.append(score("P07", "week-12", {"anxiety": 17.0, "depression": 12.0}))
+    scores.append(score("P08", "week-1", {"anxiety": 12.0, "depression": 11.0}))
+    # FSCS: only P01 has both timepoints, so its rows have 1 pair.
+    fscs = {"self_correction": 30.0, "self_persecution": 12.0}
+    scores.append(score("P01", "week-1", fscs, instrument="fscs"))
+    scores.append(score("P01", "week-12", fscs, instrument="fscs"))
+    scores.append(score("P02", "week-1", fscs, instrument="fscs"))
+    scores.append(score("P03", "week-12", fscs, instrument="fscs"))
+    return people, scores
+
+
+def report_of(
+    people: Sequence[Participant],
+    scores: Sequence[ScoreRecord],
+    protocol: Protocol | None = None,
+) -> dict[str, Any]:
+    return build_report(
+        trial_id=TRIAL,
+        protocol=protocol or default_protocol(),
+        participants=people,
+        scores=scores,
+        generated_at="2026-11-26T02:00:00Z",
+        software_version="0.1.0",
+    )
+
+
+def row(report: Mapping[str, Any], instrument: str, subscale: str) -> dict[str, Any]:
+    found: dict[str, Any]
+    (found,) = [
+        r for r in report["results"] if r["instrument"] == instrument and r["subscale"] == subscale
+    ]
+    return found
+
+
+def spss_z(differences: Sequence[float]) -> tuple[float, float]:
+    """T and Z the way SPSS computes them (instruments.md, "Statistics"), written out anew."""
+    nonzero = [d for d in differences if d != 0]
+    n = len(nonzero)
+    magnitudes = sorted(abs(d) for d in nonzero)
+    rank_of: dict[float, float] = {}
+    ties = 0.0
+    i = 0
+    while i < n:
+        j = i
+        while j + 1 < n and magnitudes[j + 1] == magnitudes[i]:
+            j += 1
+        rank_of[magnitudes[i]] = (i + j + 2) / 2
+        t = j - i + 1
+        ties += t**3 - t
+        i = j + 1
+    w_plus = sum(rank_of[abs(d)] for d in nonzero if d > 0)
+    w_minus = sum(rank_of[abs(d)] for d in nonzero if d < 0)
+    t_stat = min(w_plus, w_minus)
+    z = (t_stat - n * (n + 1) / 4) / math.sqrt(n * (n + 1) * (2 * n + 1) / 24 - ties / 48)
+    return t_stat, z
+
+
+def test_the_report_has_the_contracts_shape() -> None:
+    report = report_of(*pilot_trial())
+
+    assert set(report) == {
+        "trial_id",
+        "generated_at",
+        "software_version",
+        "comparison",
+        "method",
+        "participants",
+        "results",
+    }
+    assert report["comparison"] == {"pre": "week-1", "post": "week-12"}
+    assert report["method"] == METHOD
+    assert report["participants"] == {"enrolled": 9, "withdrawn": 3, "completed": 6, "active": 0}
+    assert set(row(report, "hads", "anxiety")) == {
+        "instrument",
+        "subscale",
+        "subscale_label",
+        "n_pairs",
+        "pre",
+        "post",
+        "wilcoxon",
+        "direction",
+        "effect_size_r",
+        "hodges_lehmann_median_change",
+        "reliable_change",
+        "excluded",
+        "reason",
+    }
+
+
+def test_hads_anxiety_of_six_completers_who_all_improved_matches_table_1() -> None:
+    anxiety = row(report_of(*pilot_trial()), "hads", "anxiety")
+
+    assert anxiety["n_pairs"] == 6
+    assert anxiety["wilcoxon"]["t"] == 0.0
+    assert anxiety["wilcoxon"]["w_minus"] == 21.0
+    assert anxiety["wilcoxon"]["z"] == pytest.approx(-2.2014, abs=1e-4)
+    assert anxiety["wilcoxon"]["p_exact_two_sided"] == pytest.approx(0.03125)
+    assert anxiety["direction"] == "decrease"
+    assert anxiety["reason"] is None
+
+
+def test_hads_anxiety_statistics_match_an_independent_recomputation() -> None:
+    anxiety = row(report_of(*pilot_trial()), "hads", "anxiety")
+    pre = list(ANXIETY_PRE.values())
+    post = list(ANXIETY_POST.values())
+    t_stat, z = spss_z([b - a for a, b in zip(pre, post, strict=True)])
+
+    assert anxiety["pre"] == pytest.approx(
+        {
+            "mean": statistics.mean(pre),
+            "sd": statistics.stdev(pre),
+            "median": statistics.median(pre),
+        }
+    )
+    assert anxiety["post"] == pytest.approx(
+        {
+            "mean": statistics.mean(post),
+            "sd": statistics.stdev(post),
+            "median": statistics.median(post),
+        }
+    )
+    assert anxiety["wilcoxon"]["t"] == t_stat
+    assert anxiety["wilcoxon"]["z"] == pytest.approx(z, rel=1e-12)
+    assert anxiety["wilcoxon"]["p_two_sided"] == pytest.approx(math.erfc(abs(z) / math.sqrt(2)))
+    assert anxiety["effect_size_r"] == pytest.approx(z / math.sqrt(6))
+
+
+def test_withdrawn_participants_are_excluded_with_their_reason_even_with_both_scores() -> None:
+    anxiety = row(report_of(*pilot_trial()), "hads", "anxiety")
+
+    assert anxiety["excluded"] == [
+        {"participant_id": "P07", "reason": "withdrawn (moved away)"},
+        {"participant_id": "P08", "reason": "withdrawn"},
+        {"participant_id": "P09", "reason": "withdrawn (unwell)"},
+    ]
+
+
+def test_the_newest_correction_counts_and_the_superseded_score_does_not() -> None:
+    people, scores = pilot_trial()
+    pairing = paired_values(
+        protocol=default_protocol(),
+        participants=people,
+        scores=scores,
+        instrument="hads",
+        subscale="anxiety",
+    )
+
+    p01 = next(p for p in pairing.pairs if p.participant_id == "P01")
+    assert p01.post == 9.0
+
+
+def test_a_prorated_score_is_paired_like_any_other() -> None:
+    people, scores = pilot_trial()
+    pairing = paired_values(
+        protocol=default_protocol(),
+        participants=people,
+        scores=scores,
+        instrument="hads",
+        subscale="anxiety",
+    )
+
+    assert [(p.participant_id, p.post) for p in pairing.pairs][1] == ("P02", 10.5)
+
+
+def test_a_subscale_not_scored_for_too_many_missing_items_excludes_that_participant() -> None:
+    depression = row(report_of(*pilot_trial()), "hads", "depression")
+
+    assert depression["n_pairs"] == 5
+    assert {
+        "participant_id": "P03",
+        "reason": "week-12 subscale score missing (too many items skipped: 4 of 7 unanswered)",
+    } in depression["excluded"]
+
+
+def test_a_subscale_with_fewer_than_two_pairs_keeps_its_row_with_null_statistics() -> None:
+    correction = row(report_of(*pilot_trial()), "fscs", "self_correction")
+
+    assert correction["n_pairs"] == 1
+    assert correction["wilcoxon"] is None
+    assert correction["effect_size_r"] is None
+    assert correction["hodges_lehmann_median_change"] is None
+    assert correction["reliable_change"] is None
+    assert correction["reason"] == "fewer than 2 pairs"
+
+
+def test_each_missing_timepoint_gets_its_own_actionable_reason() -> None:
+    correction = row(report_of(*pilot_trial()), "fscs", "self_correction")
+    reasons = {e["participant_id"]: e["reason"] for e in correction["excluded"]}
+
+    assert reasons["P02"] == "no scored week-12 submission"
+    assert reasons["P03"] == "no scored week-1 submission"
+    assert reasons["P04"] == "no scored week-1 or week-12 submission"
+
+
+def test_every_enrolled_participant_is_either_paired_or_excluded_in_every_row() -> None:
+    people, scores = pilot_trial()
+    report = report_of(people, scores)
+
+    for result in report["results"]:
+        excluded = [e["participant_id"] for e in result["excluded"]]
+        assert result["n_pairs"] + len(excluded) == 9
+        assert len(set(excluded)) == len(excluded)
+
+
+def test_an_instrument_not_scheduled_at_both_comparison_timepoints_has_no_rows() -> None:
+    protocol = Protocol(
+        timepoints=("baseline", "end"),
+        schedule={"hads": ("baseline", "end"), "fscs": ("baseline",)},
+        comparison=Comparison(pre="baseline", post="end"),
+    )
+    report = report_of(*pilot_trial(), protocol=protocol)
+
+    assert [(r["instrument"], r["subscale"]) for r in report["results"]] == [
+        ("hads", "anxiety"),
+        ("hads", "depression"),
+    ]
+    assert row(report, "hads", "anxiety")["excluded"][0]["reason"] == (
+        "no scored baseline or end submission"
+    )
+
+
+def test_results_follow_catalogue_order_of_instruments_and_subscales() -> None:
+    report = report_of(*pilot_trial())
+    expected = [(i.id, s.id) for i in CATALOGUE.instruments() for s in i.subscales]
+
+    assert [(r["instrument"], r["subscale"]) for r in report["results"]] == expected
+
+
+def test_an_active_participant_with_both_timepoints_is_paired_in_an_interim_report() -> None:
+    people = [participant("A1", "active"), participant("A2", "active")]
+    scores = [
+        score("A1", "week-1", {"anxiety": 10.0, "depression": 10.0}),
+        score("A1", "week-12", {"anxiety": 8.0, "depression": 10.0}),
+        score("A2", "week-1", {"anxiety": 12.0, "depression": 10.0}),
+        score("A2", "week-12", {"anxiety": 11.0, "depression": 10.0}),
+    ]
+    report = report_of(people, scores)
+
+    assert report["participants"]["active"] == 2
+    assert row(report, "hads", "anxiety")["n_pairs"] == 2
+    assert row(report, "hads", "depression")["reason"] == "no non-zero differences"
+
+
+def test_reliable_change_counts_every_pair_and_is_null_without_an_alpha() -> None:
+    report = report_of(*pilot_trial())
+    anxiety = row(report, "hads", "anxiety")
+
+    assert anxiety["reliable_change"]["alpha"] == 0.83
+    counts = anxiety["reliable_change"]
+    assert counts["improved"] + counts["no_reliable_change"] + counts["deteriorated"] == 6
+    assert row(report, "diary", "self_criticism")["reliable_change"] is None
+
+
+def test_the_table_csv_has_one_row_per_result_with_blank_nulls_and_full_precision() -> None:
+    report = report_of(*pilot_trial())
+    rows = list(csv.reader(io.StringIO(report_table_csv(report), newline="")))
+
+    assert tuple(rows[0]) == TABLE_COLUMNS
+    assert len(rows) == 1 + len(report["results"])
+    by_key = {(r[0], r[1]): dict(zip(rows[0], r, strict=True)) for r in rows[1:]}
+    anxiety = by_key["hads", "anxiety"]
+    assert float(anxiety["z"]) == row(report, "hads", "anxiety")["wilcoxon"]["z"]
+    assert float(anxiety["pre_sd"]) == row(report, "hads", "anxiety")["pre"]["sd"]
+    assert anxiety["n_excluded"] == "3"
+    assert by_key["fscs", "self_correction"]["z"] == ""
+    assert by_key["fscs", "self_correction"]["reason"] == "fewer than 2 pairs"
+
+
+def test_headline_changes_carry_only_group_level_numbers() -> None:
+    report = report_of(*pilot_trial())
+    headline = headline_changes(report)
+
+    assert len(headline) == len(report["results"])
+    assert headline[0] == {
+        "instrument": "hads",
+        "subscale_label": "Anxiety",
+        "n_pairs": 6,
+        "pre_mean": statistics.mean(ANXIETY_PRE.values()),
+        "post_mean": statistics.mean(ANXIETY_POST.values()),
+        "direction": "decrease",
+        "p_two_sided": row(report, "hads", "anxiety")["wilcoxon"]["p_two_sided"],
+    }
+
+
+def test_figure_pairs_are_the_pairs_the_statistics_used() -> None:
+    people, scores = pilot_trial()
+    report = report_of(people, scores)
+    pairs = pairs_by_subscale(
+        protocol=default_protocol(),
+        participants=people,
+        scores=scores,
+        instrument=CATALOGUE.get("hads"),
+    )
+
+    assert len(pairs["anxiety"]) == row(report, "hads", "anxiety")["n_pairs"]
+    assert len(pairs["depression"]) == row(report, "hads", "depression")["n_pairs"]
+    assert pairs["anxiety"][0] == ("P01", 10.0, 9.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 21), st.integers(0, 21)), min_size=2, max_size=15).filter(
+        lambda pairs: any(a != b for a, b in pairs)
+    )
+)
+def test_z_matches_the_spss_formula_for_any_completers_scores(
+    pairs: list[tuple[int, int]],
+) -> None:
+    people = [participant(f"P{n}") for n in range(len(pairs))]
+    scores = [
+        record
+        for n, (pre, post) in enumerate(pairs)
+        for record in (
+            score(f"P{n}", "week-1", {"anxiety": float(pre), "depression": 5.0}),
+            score(f"P{n}", "week-12", {"anxiety": float(post), "depression": 5.0}),
+        )
+    ]
+    anxiety = row(report_of(people, scores), "hads", "anxiety")
+    t_stat, z = spss_z([b - a for a, b in pairs])
+
+    assert anxiety["n_pairs"] == len(pairs)
+    assert anxiety["wilcoxon"]["t"] == t_stat
+    assert anxiety["wilcoxon"]["z"] == pytest.approx(z, rel=1e-9, abs=1e-12)
+    assert anxiety["pre"]["mean"] == pytest.approx(statistics.mean(a for a, _ in pairs))
+    assert anxiety["wilcoxon"]["z"] <= 0
