@@ -17,6 +17,8 @@ from botocore.exceptions import ClientError
 
 from services.errors import ConditionFailed
 
+__all__ = ["ConditionFailed", "DynamoTable", "deserialize", "serialize", "to_decimal"]
+
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
@@ -67,7 +69,7 @@ def serialize_values(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _is_condition_failure(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+    return bool(exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
 
 
 class DynamoTable:

@@ -22,8 +22,7 @@ class ReportBucket:
             Key=key,
             Body=body,
             ContentType=content_type,
-            ServerSideEncryption="aws:kms",
-        )
+        )  # the bucket's default encryption (the stack's KMS data key) applies
         return f"s3://{self.bucket}/{key}"
 
     def put_json(self, key: str, document: dict[str, Any]) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pathlib
 from collections.abc import Sequence
+import email.policy
 from email.message import EmailMessage
 from typing import Any
 
@@ -41,7 +42,7 @@ class SesMailer:
     ) -> pathlib.Path:
         assert self.outbox is not None
         self.outbox.mkdir(parents=True, exist_ok=True)
-        message = EmailMessage()
+        message = EmailMessage(policy=email.policy.SMTP)
         message["From"] = self.sender
         message["To"] = ", ".join(to)
         message["Subject"] = subject

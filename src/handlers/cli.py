@@ -59,7 +59,8 @@ def _serve(args: argparse.Namespace) -> int:
                 f"  admin key      {admin_key}",
                 f"  outbox         {stack.outbox_dir}   (every e-mail sent, as .eml)",
                 f"  state          {state}   (the CLI reads it: cmt-collect report --trial T)",
-                "  schedules      pre/post report nightly 02:00 UTC; weekly summary Monday 08:00 UTC",
+                "  schedules      pre/post report nightly 02:00 UTC;"
+                " weekly summary Monday 08:00 UTC",
                 "  stream pump    scoring submissions as they arrive",
                 "Ctrl-C stops everything (the embedded AWS is in memory).",
             ]

@@ -47,9 +47,10 @@ def make_handler(scoring: ScoringService) -> Callable[[dict[str, Any], Any], dic
         return process_stream_record(scoring, record.raw_event)
 
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        return process_partial_response(
+        response: dict[str, Any] = process_partial_response(  # type: ignore[assignment]
             event=event, record_handler=record_handler, processor=processor, context=context
         )
+        return response
 
     return handler
 

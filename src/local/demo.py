@@ -89,8 +89,9 @@ def seed(client: httpx.Client, admin_key: str, rng: random.Random) -> dict[str, 
                 }
                 if instrument == "diary" and week == 1:
                     body["notes"] = {"critical_thoughts": "(synthetic) I should have done better"}
-                if pid == "P02" and instrument == "fscrs" and week == 1:
-                    body["responses"]["9"] = 3  # meets the default safety-alert rule
+                if instrument == "fscrs":
+                    # only P02 meets the default safety-alert rule (FSCRS item 9 at 3 or more)
+                    body["responses"]["9"] = 3 if (pid == "P02" and week == 1) else 1
                 if pid == "P05" and instrument == "hads" and week == 12:
                     body["responses"]["4"] = None  # a skipped item: prorated
                 r = client.post(
@@ -124,7 +125,11 @@ def seed(client: httpx.Client, admin_key: str, rng: random.Random) -> dict[str, 
 
 
 def run_demo(state_dir: pathlib.Path) -> int:
+    import os
+
     import uvicorn
+
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # keep the demo's output readable
 
     from handlers.api_app import create_app
     from handlers.settings import get_settings
@@ -184,13 +189,15 @@ def run_demo(state_dir: pathlib.Path) -> int:
                     [
                         f"report      {report['artifacts']['json']}",
                         f"            copy: {out / 'pre-post.json'}",
-                        f"            HADS anxiety: n={hads['n_pairs']} z={hads['wilcoxon']['z']:.4f} "
+                        f"            HADS anxiety: n={hads['n_pairs']} "
+                        f"z={hads['wilcoxon']['z']:.4f} "
                         f"p={hads['wilcoxon']['p_two_sided']:.4f} ({hads['direction']})",
                         f"figures     {figures.get('hads')} (and {len(figures) - 1} more in {out})",
                         f"exports     {out / 'export-long.csv'}, {out / 'export-wide.csv'}",
                         f"e-mails     {len(mails)} in {stack.outbox_dir} "
                         f"(weekly summary to {len(summary.sent_to)} coordinator(s), safety alerts)",
-                        f"stream      {pump.stats.records} records delivered in {pump.stats.batches} batches",
+                        f"stream      {pump.stats.records} records delivered"
+                        f" in {pump.stats.batches} batches",
                     ]
                 )
             )

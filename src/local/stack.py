@@ -170,7 +170,7 @@ class LocalStack:
                         try:
                             s.job()
                             print(f"schedule: ran {s.name}", flush=True)
-                        except Exception as exc:
+                        except Exception as exc:  # noqa: BLE001 - a failed run must not stop the schedule
                             print(
                                 f"schedule: {s.name} failed: {type(exc).__name__}: {exc}",
                                 flush=True,
@@ -218,7 +218,7 @@ def load_state(state_dir: pathlib.Path) -> dict[str, str] | None:
     if not path.exists():
         return None
     pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
-    return {k: v for k, v in pairs}
+    return dict(pairs)
 
 
 def use_running_stack(state_dir: pathlib.Path, environ: Mapping[str, str] | None = None) -> bool:

@@ -94,7 +94,9 @@ def default_protocol() -> Protocol:
     """The 12-week group programme of the pilot study (API.md, Default protocol)."""
     weeks = tuple(f"week-{n}" for n in range(1, 13))
     questionnaire_points = ("week-1", "week-12", "follow-up")
-    schedule = dict.fromkeys(("hads", "fscs", "fscrs", "oas", "scs", "sbs"), questionnaire_points)
+    schedule: dict[str, tuple[str, ...]] = dict.fromkeys(
+        ("hads", "fscs", "fscrs", "oas", "scs", "sbs"), questionnaire_points
+    )
     schedule["diary"] = weeks
     return Protocol(
         timepoints=(*weeks, "follow-up"),

@@ -155,10 +155,8 @@ def parse_alert_rules(
                 )
             )
             ok = False
-        if ok:
-            rules.append(
-                AlertRule(instrument=instrument.id, item=int(item), at_least=int(at_least))
-            )  # type: ignore[arg-type]
+        if ok and isinstance(item, int) and isinstance(at_least, int):
+            rules.append(AlertRule(instrument=instrument.id, item=item, at_least=at_least))
     return tuple(rules), problems
 
 

@@ -16,7 +16,7 @@ NAMES = LocalNames()
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def moto_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -26,7 +26,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.fixture
-def clients(aws: None) -> dict[str, Any]:
+def clients(moto_aws: None) -> dict[str, Any]:
     return {
         "dynamodb_client": boto3.client("dynamodb"),
         "s3_client": boto3.client("s3"),

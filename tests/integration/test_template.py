@@ -458,7 +458,7 @@ MOTO_STACK_TYPES = {
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def moto_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -468,7 +468,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def test_moto_cloudformation_creates_the_tables_bucket_queue_and_keys_of_the_template(
-    aws: None, template: dict[str, Any], translated: dict[str, Any]
+    moto_aws: None, template: dict[str, Any], translated: dict[str, Any]
 ) -> None:
     resources = {
         logical_id: resource
