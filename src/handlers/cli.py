@@ -4,6 +4,7 @@
     cmt-collect keys create --role admin     print a new key (and nothing else) on stdout
     cmt-collect report --trial T             compute and publish the pre/post report now
     cmt-collect weekly-summary --trial T     send the weekly summary e-mail now
+    cmt-collect rescore --trial T            score stored submissions not yet scored (DLQ recovery)
     cmt-collect demo                         seed a synthetic 12-week trial and run it all
 
 Commands other than serve and demo talk to the running local stack (found through
@@ -109,6 +110,31 @@ def _weekly(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rescore(args: argparse.Namespace) -> int:
+    """Re-run scoring for every stored submission of a trial (idempotent: scored ones are
+    no-ops). The way to recover records that ended in the on-failure queue."""
+    _require_backend()
+    from handlers.settings import get_settings
+    from handlers.wiring import build
+
+    container = build(get_settings())
+    container.trials.get(args.trial)
+    items = container.submissions.table.query_all(
+        pk=args.trial, index="by_trial", pk_name="trial_id", sk_name="trial_received"
+    )
+    done = failed = 0
+    for item in sorted(items, key=lambda i: (i["pk"], i["sk"])):
+        try:
+            outcome = container.scoring.process(item)
+        except Exception as exc:  # noqa: BLE001 - report every failure and go on
+            failed += 1
+            print(f"{item['submission_id']}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            continue
+        done += outcome.scored
+    print(json.dumps({"submissions": len(items), "newly_scored": done, "failed": failed}))
+    return 1 if failed else 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from local.demo import run_demo
 
@@ -139,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     weekly = sub.add_parser("weekly-summary", help="send the weekly summary now")
     weekly.add_argument("--trial", required=True)
     weekly.set_defaults(run=_weekly)
+    rescore = sub.add_parser("rescore", help="score any stored submission not yet scored")
+    rescore.add_argument("--trial", required=True)
+    rescore.set_defaults(run=_rescore)
     demo = sub.add_parser("demo", help="seed a synthetic trial and run the whole pipeline")
     demo.set_defaults(run=_demo)
     args = parser.parse_args(argv)

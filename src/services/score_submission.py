@@ -119,11 +119,12 @@ class ScoringService:
             )
             return Outcome(submission.submission_id, scored=False, alerts_sent=0)
         record = to_score_record(submission, iso(self.clock()))
-        newly_stored = self.main.put_score(record)
-
         retract: dict[str, float] = {}
         superseded: ScoreRecord | None = None
         if submission.supersedes:
+            # checked before the correction's score is stored: a stored score of the newest
+            # seq counts in reports and exports, so it must not exist while the aggregates
+            # cannot take the superseded one back yet
             superseded = self.main.get_score(
                 submission.trial_id,
                 submission.participant_id,
@@ -134,6 +135,7 @@ class ScoringService:
             if superseded is None or superseded.submission_id != submission.supersedes:
                 raise NotReady(f"{submission.supersedes} is not scored yet")
             retract = scored_values(superseded)
+        newly_stored = self.main.put_score(record)
         counted = self.main.apply_to_aggregate(
             trial_id=submission.trial_id,
             instrument=submission.instrument,

@@ -67,17 +67,32 @@ class FuzzCounter:
 COUNTER = FuzzCounter()
 
 
+# Built at import, because schemathesis' pytest plugin collects one test per operation from a
+# schema object. (Its lazy `schemathesis.pytest.from_fixture` loader rewrites the private
+# `Node._nodeid`, which pytest 9 no longer has.) Building the container makes no AWS call; the
+# clients it creates are served by moto once the module fixture below has started `mock_aws`.
+CONTAINER = build(conftest.test_settings())
+APP = create_app(CONTAINER)
+
+
+def _schema(*, pin_trial: bool) -> Any:
+    project: dict[str, Any] = {"seed": SEED, "generation": {"mode": "all"}}
+    if pin_trial:
+        project["parameters"] = {"path.trial_id": TRIAL_ID}
+    return schemathesis.openapi.from_asgi(
+        "/openapi.json", APP, config=schemathesis.Config.from_dict(project)
+    )
+
+
 @dataclass(frozen=True)
-class FuzzTarget:
-    app: Any
-    admin_key: str
-    coordinator_key: str
+class Keys:
+    admin: dict[str, str]
+    coordinator: dict[str, str]
 
 
 @pytest.fixture(scope="module")
-def fuzz_target() -> Iterator[FuzzTarget]:
-    # One moto account for the whole module: schemathesis' lazy loader resolves its schema
-    # fixture once per test, and every generated case must hit the same tables.
+def keys() -> Iterator[Keys]:
+    """One moto account for the module: the cmt-pilot trial, its keys and a little data."""
     with mock_aws():
         session = boto3.session.Session(region_name=conftest.REGION)
         clients = {n: session.client(n) for n in ("dynamodb", "s3", "sqs", "ses")}
@@ -88,67 +103,23 @@ def fuzz_target() -> Iterator[FuzzTarget]:
             names=conftest.NAMES,
         )
         clients["ses"].verify_email_identity(EmailAddress=conftest.SENDER)
-        container = build(conftest.test_settings())
-        app = create_app(container)
-        with TestClient(app) as client:
-            keys = conftest.make_trial(client, container, trial_id=TRIAL_ID, participants=("P01", "P02"))
+        with TestClient(APP) as client:
+            trial = conftest.make_trial(
+                client, CONTAINER, trial_id=TRIAL_ID, participants=("P01", "P02")
+            )
             # a little data, so the read routes have something to render
-            for pid, tp in (("P01", "week-1"), ("P02", "week-1")):
-                body = {
-                    "participant_id": pid,
-                    "instrument": "hads",
-                    "timepoint": tp,
-                    "completed_at": "2026-11-20T10:15:00Z",
-                    "responses": {str(i): i % 4 for i in range(1, 15)},
-                }
+            for pid in ("P01", "P02"):
+                body = conftest.submission(participant_id=pid)
                 r = client.post(
-                    f"/v1/trials/{TRIAL_ID}/submissions", headers=keys.submitter, json=body
+                    f"/v1/trials/{TRIAL_ID}/submissions", headers=trial.submitter, json=body
                 )
                 assert r.status_code == 201, r.text
-        yield FuzzTarget(
-            app=app,
-            admin_key=keys.admin["Authorization"].removeprefix("Bearer "),
-            coordinator_key=keys.coordinator["Authorization"].removeprefix("Bearer "),
-        )
+        yield Keys(admin=trial.admin, coordinator=trial.coordinator)
     print(
         f"\nfuzz cases run: {COUNTER.total} "
         f"({', '.join(f'{k}: {v}' for k, v in sorted(COUNTER.by_run.items()))}); "
         f"statuses {dict(sorted(COUNTER.by_status.items()))}; "
         f"{time.perf_counter() - COUNTER.started:.1f} s"
-    )
-
-
-def _config(*, authorization: str | None, pin_trial: bool) -> schemathesis.Config:
-    project: dict[str, Any] = {"seed": SEED, "generation": {"mode": "all"}}
-    if pin_trial:
-        project["parameters"] = {"path.trial_id": TRIAL_ID}
-    if authorization:
-        project["headers"] = {"Authorization": authorization}
-    return schemathesis.Config.from_dict(project)
-
-
-@pytest.fixture(scope="module")
-def coordinator_schema(fuzz_target: FuzzTarget) -> Any:
-    return schemathesis.openapi.from_asgi(
-        "/openapi.json",
-        fuzz_target.app,
-        config=_config(authorization=f"Bearer {fuzz_target.coordinator_key}", pin_trial=True),
-    )
-
-
-@pytest.fixture(scope="module")
-def admin_schema(fuzz_target: FuzzTarget) -> Any:
-    return schemathesis.openapi.from_asgi(
-        "/openapi.json",
-        fuzz_target.app,
-        config=_config(authorization=f"Bearer {fuzz_target.admin_key}", pin_trial=False),
-    )
-
-
-@pytest.fixture(scope="module")
-def anonymous_schema(fuzz_target: FuzzTarget) -> Any:
-    return schemathesis.openapi.from_asgi(
-        "/openapi.json", fuzz_target.app, config=_config(authorization=None, pin_trial=False)
     )
 
 
@@ -172,29 +143,36 @@ def problem_json_for_4xx(ctx: Any, response: Any, case: Any) -> bool | None:
 CHECKS = [not_a_server_error, response_schema_conformance, problem_json_for_4xx]
 
 
-def _run(case: Any, run: str) -> None:
-    response = case.call_and_validate(checks=CHECKS)
+def _run(case: Any, run: str, headers: dict[str, str] | None) -> None:
+    if headers is None:
+        # no key at all: drop any bearer token generated from the security scheme
+        case.headers = {k: v for k, v in (case.headers or {}).items() if k.lower() != "authorization"}
+    response = case.call_and_validate(headers=headers, checks=CHECKS)
     COUNTER.count(run, response.status_code)
 
 
-coordinator = schemathesis.pytest.from_fixture("coordinator_schema")
-admin = schemathesis.pytest.from_fixture("admin_schema").include(tag="trials")
-anonymous = schemathesis.pytest.from_fixture("anonymous_schema")
+coordinator_schema = _schema(pin_trial=True)
+admin_schema = _schema(pin_trial=False).include(tag="trials")
+anonymous_schema = _schema(pin_trial=False)
 
 
-@coordinator.parametrize()
+@coordinator_schema.parametrize()
 @FUZZ_SETTINGS
-def test_fuzzed_requests_with_a_coordinator_key_never_fail_the_contract(case: Any) -> None:
-    _run(case, "coordinator")
+def test_fuzzed_requests_with_a_coordinator_key_never_break_the_contract(
+    case: Any, keys: Keys
+) -> None:
+    _run(case, "coordinator", keys.coordinator)
 
 
-@admin.parametrize()
+@admin_schema.parametrize()
 @FUZZ_SETTINGS
-def test_fuzzed_trial_management_with_an_admin_key_never_fails_the_contract(case: Any) -> None:
-    _run(case, "admin")
+def test_fuzzed_trial_management_with_an_admin_key_never_breaks_the_contract(
+    case: Any, keys: Keys
+) -> None:
+    _run(case, "admin", keys.admin)
 
 
-@anonymous.parametrize()
+@anonymous_schema.parametrize()
 @FUZZ_SETTINGS
-def test_fuzzed_requests_without_a_key_never_fail_the_contract(case: Any) -> None:
-    _run(case, "anonymous")
+def test_fuzzed_requests_without_a_key_never_break_the_contract(case: Any, keys: Keys) -> None:
+    _run(case, "anonymous", None)

@@ -1,0 +1,195 @@
+"""The stream function (handlers.stream_batch) on moto: Lambda-shaped events and the real stream.
+
+The batch handler is built around the test container's real scoring service, exactly as the
+Lambda entry point builds it around its own; nothing of ours is mocked.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import pathlib
+import time
+from typing import Any
+
+import pytest
+from conftest import NAMES, make_trial, submission
+
+from adapters.dynamodb import serialize
+from handlers.stream_batch import make_handler
+
+EVENT_FILE = pathlib.Path(__file__).resolve().parents[2] / "events" / "score_stream.json"
+TRIAL = "cmt-pilot"
+
+
+def load_event() -> dict[str, Any]:
+    # the event file is written by another part of the project: wait briefly if it is not there
+    deadline = time.monotonic() + 30
+    while not EVENT_FILE.exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    event: dict[str, Any] = json.loads(EVENT_FILE.read_text())
+    return event
+
+
+def main_items(aws: dict[str, Any], prefixes: tuple[str, ...] = ("SC#", "AG#")) -> list[Any]:
+    """Every score and aggregate item of the trial (a test-side read of the whole table)."""
+    items: list[Any] = []
+    kwargs: dict[str, Any] = {"TableName": NAMES.main_table, "ConsistentRead": True}
+    while True:
+        page = aws["dynamodb"].scan(**kwargs)
+        items += page["Items"]
+        if "LastEvaluatedKey" not in page:
+            break
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return sorted(
+        (i for i in items if i["sk"]["S"].startswith(prefixes)),
+        key=lambda i: (i["pk"]["S"], i["sk"]["S"]),
+    )
+
+
+def insert_record(
+    template: dict[str, Any], *, sequence: str, **overrides: Any
+) -> dict[str, Any]:
+    """A copy of an INSERT record whose NewImage has `overrides` (python values) applied."""
+    record = copy.deepcopy(template)
+    record["eventID"] = f"evt-{sequence}"
+    record["dynamodb"]["SequenceNumber"] = sequence
+    image = record["dynamodb"]["NewImage"]
+    image.update(serialize(overrides))
+    record["dynamodb"]["Keys"] = {"pk": image["pk"], "sk": image["sk"]}
+    return record
+
+
+@pytest.fixture
+def seeded(client, container):
+    return make_trial(client, container, participants=("P01", "P02", "P03", "P04"))
+
+
+def test_the_event_file_insert_is_scored_and_modify_and_remove_are_ignored(
+    aws, container, seeded
+):
+    event = load_event()
+    names = [r["eventName"] for r in event["Records"]]
+    assert "INSERT" in names and {"MODIFY", "REMOVE"} & set(names)
+    handler = make_handler(container.scoring)
+
+    response = handler(event, None)
+
+    assert response == {"batchItemFailures": []}
+    inserted = [r for r in event["Records"] if r["eventName"] == "INSERT"]
+    scored = {s.submission_id: s for s in container.main.list_scores(TRIAL)}
+    assert set(scored) == {r["dynamodb"]["NewImage"]["submission_id"]["S"] for r in inserted}
+    # the INSERT is the HADS example: anxiety 2+3+2+0+1+2+2, depression 0+1+1+2+3+1+0
+    first = scored[inserted[0]["dynamodb"]["NewImage"]["submission_id"]["S"]]
+    assert first.subscales["anxiety"].score == 12
+    assert first.subscales["depression"].score == 8
+    # the MODIFY (P02) and REMOVE (P03) records left no trace
+    assert container.main.list_scores(TRIAL, "P02") == []
+    assert container.main.list_scores(TRIAL, "P03") == []
+    aggregate = container.main.aggregate_state(TRIAL, "hads", "week-1")
+    assert aggregate["n_anxiety"] == len(inserted)
+
+
+def test_the_same_batch_delivered_twice_changes_nothing(aws, container, seeded):
+    event = load_event()
+    handler = make_handler(container.scoring)
+    assert handler(event, None) == {"batchItemFailures": []}
+    before = main_items(aws, ("SC#", "AG#", "P#", "AUDIT", "AL#"))
+    assert any(i["sk"]["S"].startswith("AG#") for i in before)
+
+    assert handler(copy.deepcopy(event), None) == {"batchItemFailures": []}
+
+    assert main_items(aws, ("SC#", "AG#", "P#", "AUDIT", "AL#")) == before
+
+
+def test_a_failing_record_is_reported_alone_while_the_rest_of_its_batch_commits(
+    aws, container, seeded
+):
+    event = load_event()
+    template = next(r for r in event["Records"] if r["eventName"] == "INSERT")
+    good = insert_record(
+        template,
+        sequence="500000000000000000000005",
+        participant_id="P04",
+        pk=f"T#{TRIAL}#P#P04",
+        submission_id="01JD00000000000000000000P4",
+        trial_received="2026-11-20T10:30:00Z#01JD00000000000000000000P4",
+    )
+    unknown_version = insert_record(
+        template,
+        sequence="400000000000000000000004",
+        participant_id="P02",
+        pk=f"T#{TRIAL}#P#P02",
+        submission_id="01JD00000000000000000000V9",
+        instrument_version="99",
+    )
+    orphan_correction = insert_record(
+        template,
+        sequence="600000000000000000000006",
+        participant_id="P03",
+        pk=f"T#{TRIAL}#P#P03",
+        sk="S#hads#week-1#001",
+        seq=1,
+        submission_id="01JD00000000000000000000C1",
+        supersedes="01JD00000000000000000000XX",
+    )
+    batch = {"Records": [*event["Records"], unknown_version, good, orphan_correction]}
+
+    response = make_handler(container.scoring)(batch, None)
+
+    failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
+    assert failed == {"400000000000000000000004", "600000000000000000000006"}
+    scored_ids = {s.submission_id for s in container.main.list_scores(TRIAL)}
+    assert "01JD00000000000000000000P4" in scored_ids
+    assert template["dynamodb"]["NewImage"]["submission_id"]["S"] in scored_ids
+    assert "01JD00000000000000000000V9" not in scored_ids
+    assert "01JD00000000000000000000C1" not in scored_ids
+    # the uncounted correction changed no aggregate: only the two good HADS are counted
+    aggregate = container.main.aggregate_state(TRIAL, "hads", "week-1")
+    assert aggregate["n_anxiety"] == 2
+    assert aggregate["applied"] == {
+        template["dynamodb"]["NewImage"]["submission_id"]["S"],
+        "01JD00000000000000000000P4",
+    }
+    assert "retracted" not in aggregate
+
+
+def test_records_of_other_items_are_ignored(aws, container, seeded):
+    event = load_event()
+    template = next(r for r in event["Records"] if r["eventName"] == "INSERT")
+    not_a_submission = insert_record(
+        template, sequence="700000000000000000000007", entity="something_else"
+    )
+    no_image = copy.deepcopy(template)
+    no_image["dynamodb"].pop("NewImage")
+    no_image["dynamodb"]["SequenceNumber"] = "800000000000000000000008"
+
+    response = make_handler(container.scoring)({"Records": [not_a_submission, no_image]}, None)
+
+    assert response == {"batchItemFailures": []}
+    assert main_items(aws) == []
+
+
+def test_real_stream_records_read_by_the_pump_are_scored(client, container, pump, seeded):
+    bodies = [
+        submission("P01"),
+        submission("P02", responses={str(n): 1 for n in range(1, 15)}),
+        submission("P03", instrument="hads", timepoint="week-12"),
+    ]
+    for body in bodies:
+        r = client.post(f"/v1/trials/{TRIAL}/submissions", headers=seeded.submitter, json=body)
+        assert r.status_code == 201, r.text
+
+    pump.drain()
+
+    assert pump.stats.records == 3
+    assert pump.stats.failures == 0
+    scores = {(s.participant_id, s.timepoint): s for s in container.main.list_scores(TRIAL)}
+    assert scores[("P01", "week-1")].subscales["anxiety"].score == 12
+    assert scores[("P02", "week-1")].subscales["depression"].score == 7
+    assert scores[("P03", "week-12")].subscales["depression"].score == 8
+    aggregate = container.main.aggregate_state(TRIAL, "hads", "week-1")
+    assert (aggregate["n_anxiety"], aggregate["sum_anxiety"]) == (2, 12 + 7)
+    # a second drain has nothing left to deliver
+    pump.drain()
+    assert pump.stats.records == 3
