@@ -217,11 +217,32 @@ def build_report(
         "participants": {
             "enrolled": len(ordered),
             "withdrawn": statuses.count("withdrawn"),
-            "completed": statuses.count("completed"),
+            # completers: status "completed", or not withdrawn with both comparison
+            # timepoints scored (the study's sense of "completed the programme")
+            "completed": _completers(ordered, counting, protocol),
             "active": statuses.count("active"),
         },
         "results": results,
     }
+
+
+def _completers(
+    participants: Sequence[Participant],
+    counting: Mapping[tuple[str, str, str], ScoreRecord],
+    protocol: Protocol,
+) -> int:
+    pre, post = protocol.comparison.pre, protocol.comparison.post
+    scored = {(pid, tp) for (pid, _instrument, tp) in counting}
+    return sum(
+        1
+        for p in participants
+        if p.status == "completed"
+        or (
+            p.status != "withdrawn"
+            and (p.participant_id, pre) in scored
+            and (p.participant_id, post) in scored
+        )
+    )
 
 
 def compared_instruments(protocol: Protocol) -> tuple[Instrument, ...]:

@@ -229,14 +229,15 @@ class SubmissionService:
         scope: str | None,
     ) -> Accepted:
         participant = self.support.get_participant(trial.trial_id, data.participant_id)
-        if participant is None or participant.status != "active":
+        # completed participants may still send follow-up questionnaires; withdrawn may not
+        if participant is None or participant.status == "withdrawn":
             state = "not enrolled" if participant is None else participant.status
             raise ValidationFailed(
                 [
                     Problem(
                         ("body", "participant_id"),
                         f"participant {data.participant_id} is {state} in {trial.trial_id}",
-                        "not_enrolled" if participant is None else "not_active",
+                        "not_enrolled" if participant is None else "withdrawn",
                     )
                 ]
             )
