@@ -172,6 +172,9 @@ class TrialService:
         protocol, problems = parse_protocol(data.protocol)
         rules, rule_problems = parse_alert_rules(data.alert_rules)
         problems += rule_problems
+        if data.alert_rules is None:
+            # the default rule applies only where its instrument is scheduled
+            rules = tuple(r for r in rules if r.instrument in protocol.schedule)
         for instrument in {r.instrument for r in rules}:
             if instrument not in protocol.schedule:
                 problems.append(

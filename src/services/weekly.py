@@ -75,18 +75,22 @@ class WeeklySummaryService:
             if e.action in {"submission.create", "submission.correct"}
         )
         diary_weeks = trial.protocol.schedule.get("diary", ())
-        overdue: list[str] = []
-        diary_week: str | None = None
+        # each active participant's current programme week (from their enrolment)
+        current: dict[str, str] = {}
+        missing: list[str] = []
         for p in sorted(participants, key=lambda p: p.participant_id):
-            if p.status != "active" or not diary_weeks:
-                continue
-            due = diary_weeks_due(trial, p, now)
-            if due == 0:
-                continue
-            week = diary_weeks[due - 1]
-            diary_week = diary_week or week
-            if f"diary#{week}" not in p.done:
-                overdue.append(p.participant_id)
+            due = diary_weeks_due(trial, p, now) if diary_weeks else 0
+            if p.status == "active" and due:
+                current[p.participant_id] = diary_weeks[due - 1]
+                if f"diary#{current[p.participant_id]}" not in p.done:
+                    missing.append(p.participant_id)
+        weeks = set(current.values())
+        if len(weeks) <= 1:
+            diary_week = next(iter(weeks), None)
+            overdue = missing
+        else:  # participants enrolled in different weeks: name each one's week
+            diary_week = "each participant's current week"
+            overdue = [f"{pid} ({current[pid]})" for pid in missing]
         report = self.reports.latest_or_none(trial.trial_id)
         return WeeklySummary(
             trial_id=trial.trial_id,
