@@ -13,9 +13,10 @@ from fastapi.testclient import TestClient
 from moto import mock_aws
 
 from handlers.api_app import create_app
-from handlers.stream_batch import make_handler
 from handlers.settings import Settings
+from handlers.stream_batch import make_handler
 from handlers.wiring import Container, build
+from local.moto_atomic import make_dynamodb_atomic
 from local.pump import StreamPump
 from local.template import LocalNames, create_local_resources
 
@@ -38,6 +39,9 @@ TEST_ENV = {
     "CMT_REPORTS_BUCKET": NAMES.reports_bucket,
     "CMT_MAIL_SENDER": SENDER,
 }
+
+# conditional writes must be atomic under concurrency, as on DynamoDB (see local.moto_atomic)
+make_dynamodb_atomic()
 
 # importing the Lambda handler modules builds their containers from the environment
 os.environ.update(TEST_ENV)
@@ -64,7 +68,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
         session = boto3.session.Session(region_name=REGION)
-        clients = {n: session.client(n) for n in ("dynamodb", "dynamodbstreams", "s3", "sqs", "ses")}
+        clients = {
+            n: session.client(n) for n in ("dynamodb", "dynamodbstreams", "s3", "sqs", "ses")
+        }
         create_local_resources(
             dynamodb_client=clients["dynamodb"],
             s3_client=clients["s3"],
@@ -154,8 +160,22 @@ def make_trial(
     )
 
 
-HADS_EXAMPLE = {"1": 2, "2": 0, "3": 3, "4": 1, "5": 2, "6": 1, "7": 0,
-                "8": 2, "9": 1, "10": 3, "11": 2, "12": 1, "13": 2, "14": 0}
+HADS_EXAMPLE = {
+    "1": 2,
+    "2": 0,
+    "3": 3,
+    "4": 1,
+    "5": 2,
+    "6": 1,
+    "7": 0,
+    "8": 2,
+    "9": 1,
+    "10": 3,
+    "11": 2,
+    "12": 1,
+    "13": 2,
+    "14": 0,
+}
 
 
 def submission(

@@ -6,6 +6,7 @@ and are documented in docs/data-model.md.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -207,15 +208,13 @@ class MainStore:
 
     def mark_done(self, trial_id: str, participant_id: str, slot: str) -> None:
         """Record a scored slot for adherence; ADD to a set is naturally idempotent."""
-        try:
+        with contextlib.suppress(ConditionFailed):  # erased meanwhile: nothing to mark
             self.table.update(
                 keys.participant(trial_id, participant_id),
                 update="ADD done :slot",
                 condition="attribute_exists(pk)",
                 values={":slot": {slot}},
             )
-        except ConditionFailed:
-            pass  # participant erased meanwhile: nothing to mark
 
     def delete_participant(self, trial_id: str, participant_id: str) -> None:
         self.table.delete(keys.participant(trial_id, participant_id))
@@ -459,7 +458,7 @@ class MainStore:
     # -- audit --------------------------------------------------------------------------
     def append_audit(self, event: AuditEvent) -> None:
         """Append once; the sort key is deterministic, so a retried append is a no-op."""
-        try:
+        with contextlib.suppress(ConditionFailed):
             self.table.put(
                 {
                     "pk": keys.audit_pk(event.trial_id),
@@ -475,8 +474,6 @@ class MainStore:
                 },
                 condition="attribute_not_exists(pk)",
             )
-        except ConditionFailed:
-            pass
 
     def audit_page(
         self,

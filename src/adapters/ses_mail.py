@@ -5,9 +5,9 @@ Callers never pass item responses or free text (see services.mail_render).
 
 from __future__ import annotations
 
+import email.policy
 import pathlib
 from collections.abc import Sequence
-import email.policy
 from email.message import EmailMessage
 from typing import Any
 

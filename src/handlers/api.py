@@ -11,4 +11,9 @@ from handlers.settings import get_settings
 from handlers.wiring import build
 
 app = create_app(build(get_settings()))
-handler = Mangum(app, lifespan="off")
+# problem+json is text: without this Mangum would base64-encode error bodies on REST v1
+handler = Mangum(
+    app,
+    lifespan="off",
+    text_mime_types=["application/json", "application/problem+json", "text/", "image/svg+xml"],
+)

@@ -6,28 +6,37 @@ about the body's shape. `create_app` takes the composition root's container, so 
 local stack build the same app against moto.
 """
 
-
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools import Logger
 from fastapi import Depends, FastAPI, Header, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AwareDatetime, TypeAdapter
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from domain.errors import Problem as DomainProblem
 from domain.errors import UnknownInstrument, UnknownInstrumentVersion
 from domain.instruments import CATALOGUE, instrument_to_dict
 from handlers import schemas
-from handlers.api_errors import BodyLimitMiddleware, install_error_handlers, problem_response
+from handlers.api_errors import (
+    BodyLimitMiddleware,
+    install_error_handlers,
+    problem_response,
+    request_validation_locs,
+    request_validation_response,
+    service_error_response,
+)
 from handlers.settings import SOFTWARE_VERSION
 from handlers.wiring import Container
 from services.audit import Actor
 from services.auth import Principal, require
 from services.clock import iso
-from services.errors import NotFound, ValidationFailed
+from services.errors import NotFound, ServiceError, ValidationFailed
 from services.records import Participant, Role, Trial
 from services.submit import SubmissionInput
 from services.trials import TrialInput
@@ -37,6 +46,8 @@ logger = Logger(service="cmt-collect", child=True)
 _bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer <key>`")
 TRIAL_ID = r"^[a-z0-9][a-z0-9-]{2,62}$"
 PARTICIPANT_ID = r"^[A-Za-z0-9_-]{1,64}$"
+
+_AWARE_DATETIME: TypeAdapter[datetime] = TypeAdapter(AwareDatetime)
 
 TrialIdPath = Annotated[str, Path(pattern=TRIAL_ID)]
 ParticipantIdPath = Annotated[str, Path(pattern=PARTICIPANT_ID)]
@@ -133,6 +144,35 @@ def _participant_out(p: Participant) -> schemas.ParticipantOut:
     )
 
 
+def _readable_submission(body: dict[str, Any], refused: set[str]) -> SubmissionInput:
+    """The part of a submission body the schema accepted; refused fields get placeholders.
+
+    `SubmissionService.problems(skip=refused)` never looks at the placeholders.
+    """
+
+    def text(name: str) -> str:
+        value = body.get(name)
+        return value if name not in refused and isinstance(value, str) else ""
+
+    version = body.get("instrument_version")
+    responses = body.get("responses")
+    notes = body.get("notes")
+    return SubmissionInput(
+        participant_id=text("participant_id"),
+        instrument=text("instrument"),
+        instrument_version=version if isinstance(version, str) else None,
+        timepoint=text("timepoint"),
+        completed_at=(
+            datetime.min.replace(tzinfo=UTC)
+            if "completed_at" in refused
+            else _AWARE_DATETIME.validate_python(body["completed_at"])
+        ),
+        responses=responses if isinstance(responses, dict) else {},
+        notes=notes if isinstance(notes, dict) else None,
+        supersedes=text("supersedes") or None,
+    )
+
+
 def create_app(container: Container) -> FastAPI:
     app = FastAPI(
         title="cmt-collect",
@@ -146,6 +186,7 @@ def create_app(container: Container) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(RequestLogMiddleware)
+    guards: set[Callable[..., Principal]] = set()
 
     def allow(*roles: Role) -> Callable[..., Principal]:
         def dependency(
@@ -157,9 +198,50 @@ def create_app(container: Container) -> FastAPI:
             )
             trial_id = request.path_params.get("trial_id", "")
             require(principal, trial_id=trial_id, roles=roles)
+            request.state.principal = principal
             return principal
 
+        guards.add(dependency)
         return dependency
+
+    async def authorize_unparsed(request: Request) -> None:
+        """A body that is not JSON fails before the dependencies run: authorise it anyway."""
+        if getattr(request.state, "principal", None) is not None:
+            return
+        dependant = getattr(request.scope.get("route"), "dependant", None)
+        for dependency in getattr(dependant, "dependencies", ()):
+            if dependency.call in guards:
+                credentials = await _bearer(request)
+                await run_in_threadpool(dependency.call, request, credentials)
+
+    def content_problems(request: Request, exc: RequestValidationError) -> list[DomainProblem]:
+        """What the service finds wrong in the fields of a submission the schema accepted."""
+        route = request.scope.get("route")
+        body = exc.body
+        locs = request_validation_locs(exc)
+        if getattr(route, "endpoint", None) is not submit or not isinstance(body, dict):
+            return []
+        if any(loc[:1] == ["path"] or loc == ["body"] for loc in locs):
+            return []
+        refused = {str(loc[1]) for loc in locs if loc[:1] == ["body"] and len(loc) > 1}
+        try:
+            trial = container.trials.get_cached(request.path_params["trial_id"])
+        except NotFound:
+            return []
+        data = _readable_submission(body, refused)
+        return container.submit.problems(trial=trial, data=data, skip=refused)
+
+    async def refuse_invalid_request(request: Request, exc: Exception) -> Response:
+        """Every bad field in one answer: the schema's, then the service's on the rest."""
+        assert isinstance(exc, RequestValidationError)
+        try:
+            await authorize_unparsed(request)
+            extra = await run_in_threadpool(content_problems, request, exc)
+        except ServiceError as refused:
+            return await service_error_response(request, refused)
+        return request_validation_response(request, exc, extra)
+
+    app.add_exception_handler(RequestValidationError, refuse_invalid_request)
 
     Admin = Annotated[Principal, Depends(allow("admin"))]
     Coordinator = Annotated[Principal, Depends(allow("coordinator"))]
@@ -315,7 +397,7 @@ def create_app(container: Container) -> FastAPI:
     def erase_participant(
         trial_id: TrialIdPath, participant_id: ParticipantIdPath, principal: Coordinator
     ) -> schemas.Erased:
-        """Erase a participant on request: data goes, aggregates are corrected, an audit record stays."""
+        """Erase a participant on request; aggregates are corrected, an audit record stays."""
         trial = container.trials.get(trial_id)
         result = container.erasure.erase(trial, participant_id, actor(principal))
         return schemas.Erased(trial_id=trial_id, participant_id=participant_id, **result)
@@ -371,7 +453,7 @@ def create_app(container: Container) -> FastAPI:
 
     @app.get("/v1/trials/{trial_id}/summary", tags=["results"])
     def summary(trial_id: TrialIdPath, principal: Coordinator) -> dict[str, Any]:
-        """Live aggregates: enrolment by status, n/mean/sd per instrument × timepoint × subscale, diary adherence."""
+        """Live aggregates: enrolment; n/mean/sd by instrument, timepoint, subscale; adherence."""
         trial = container.trials.get(trial_id)
         return container.reads.summary(trial)
 
@@ -439,8 +521,8 @@ def create_app(container: Container) -> FastAPI:
     def audit(
         trial_id: TrialIdPath,
         principal: Coordinator,
-        from_: Annotated[datetime | None, Query(alias="from")] = None,
-        to: Annotated[datetime | None, Query()] = None,
+        from_: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+        to: Annotated[AwareDatetime | None, Query()] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
         cursor: Annotated[str | None, Query(max_length=2000)] = None,
     ) -> schemas.AuditPage:

@@ -68,7 +68,7 @@ def _code(title: str) -> str:
     return title.lower().replace(" ", "-")
 
 
-async def _service_error(request: Request, exc: Exception) -> JSONResponse:
+async def service_error_response(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ServiceError)
     status = next(s for cls, s in _STATUS.items() if isinstance(exc, cls))
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
@@ -97,8 +97,14 @@ def _clean_loc(loc: Sequence[Any]) -> list[Any]:
     return [part for part in loc if not (isinstance(part, str) and "[" in part)]
 
 
-async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
+def request_validation_locs(exc: RequestValidationError) -> list[list[Any]]:
+    return [_clean_loc(e.get("loc", ())) for e in exc.errors()]
+
+
+def request_validation_response(
+    request: Request, exc: RequestValidationError, extra: Sequence[Problem] = ()
+) -> JSONResponse:
+    """The schema's refusals, plus `extra` problems found in the fields it did accept."""
     errors = [
         {
             "loc": _clean_loc(e.get("loc", ())),
@@ -106,7 +112,7 @@ async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
             "type": e.get("type", "invalid"),
         }
         for e in exc.errors()
-    ]
+    ] + problems_to_errors(extra)
     return problem_response(
         422,
         code="validation-failed",
@@ -138,8 +144,13 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return request_validation_response(request, exc)
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(ServiceError, service_error_response)
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(StarletteHTTPException, _http_error)
 

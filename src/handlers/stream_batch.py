@@ -53,5 +53,3 @@ def make_handler(scoring: ScoringService) -> Callable[[dict[str, Any], Any], dic
         return response
 
     return handler
-
-

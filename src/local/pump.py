@@ -137,7 +137,7 @@ class StreamPump:
         try:
             response = self.handler({"Records": batch}, None) or {}
             failed_ids = [f["itemIdentifier"] for f in response.get("batchItemFailures", [])]
-        except Exception:  # a whole-batch failure: bisect, like BisectBatchOnFunctionError
+        except Exception:  # noqa: BLE001 - a whole-batch failure: bisect, like BisectBatchOnFunctionError
             if len(batch) > 1:
                 half = len(batch) // 2
                 self._deliver_parts(shard_id, batch[:half], batch[half:])
@@ -205,7 +205,7 @@ class StreamPump:
             while not self._stop.is_set():
                 try:
                     delivered = self.poll_once()
-                except Exception as exc:  # keep pumping; the error is visible on stderr
+                except Exception as exc:  # noqa: BLE001 - keep pumping; the error is visible on stderr
                     print(f"stream pump: {type(exc).__name__}: {exc}", flush=True)
                     delivered = 0
                 if not delivered:

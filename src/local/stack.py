@@ -72,6 +72,9 @@ class LocalStack:
     def start_aws(self) -> str:
         from moto.server import ThreadedMotoServer
 
+        from local.moto_atomic import make_dynamodb_atomic
+
+        make_dynamodb_atomic()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         port = self.aws_port or free_port()
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

@@ -39,6 +39,9 @@ class ErasureService:
         items = self.submissions.list_for_participant(trial.trial_id, participant_id)
         for item in items:
             self.submissions.delete({"pk": item["pk"], "sk": item["sk"]})
+            if item.get("idempotency"):
+                # the replay record names the submission's key and hashes its body
+                self.main.release_idempotency(str(item["idempotency"]))
         result = {
             "submissions_deleted": len(items),
             "scores_deleted": len(scores),

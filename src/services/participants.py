@@ -65,7 +65,7 @@ class ParticipantService:
         except ConditionFailed:
             raise Conflict(
                 f"participant {participant_id} is already enrolled in {trial.trial_id}",
-                code="already_enrolled",
+                code="already-enrolled",
             ) from None
         return participant
 

@@ -95,7 +95,8 @@ class ReportService:
         report = self.latest_or_none(trial_id)
         if report is None:
             raise NotFound(
-                f"no pre/post report published for {trial_id} yet; POST to this route to compute one"
+                f"no pre/post report published for {trial_id} yet;"
+                " POST to this route to compute one"
             )
         return report
 

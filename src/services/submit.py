@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -38,6 +38,8 @@ class SubmissionWriter(TypingProtocol):
     def slot_head(
         self, trial_id: str, participant_id: str, instrument: str, timepoint: str
     ) -> dict[str, Any] | None: ...
+
+    def list_for_participant(self, trial_id: str, participant_id: str) -> list[dict[str, Any]]: ...
 
 
 class SubmitSupport(TypingProtocol):
@@ -118,36 +120,11 @@ class SubmissionService:
         idempotency_key: str | None,
     ) -> Accepted:
         now = self.clock()
-        problems: list[Problem] = []
-        instrument = _resolve_instrument(data, problems)
-        responses: dict[int, int | None] = {}
-        notes: dict[str, str] | None = None
-        if instrument is not None:
-            try:
-                responses = validate_responses(instrument, data.responses)
-            except InvalidSubmission as exc:
-                problems += [Problem(_body(p.loc), p.msg, p.type) for p in exc.problems]
-            try:
-                notes = validate_notes(instrument, data.notes)
-            except InvalidSubmission as exc:
-                problems += [Problem(_body(p.loc), p.msg, p.type) for p in exc.problems]
-            scheduled = trial.protocol.schedule.get(instrument.id, ())
-            if data.timepoint not in scheduled:
-                problems.append(
-                    Problem(
-                        ("body", "timepoint"),
-                        f"the protocol of {trial.trial_id} does not schedule {instrument.id} at "
-                        f"{data.timepoint!r}; scheduled: {', '.join(scheduled) or 'never'}",
-                        "not_scheduled",
-                    )
-                )
-        if data.completed_at > now + CLOCK_SKEW:
-            problems.append(
-                Problem(("body", "completed_at"), "completed_at is in the future", "in_future")
-            )
+        instrument, responses, notes, problems = self._content(trial, data, now)
         if problems:
-            # stateless problems first: report them without touching the database
-            raise ValidationFailed(problems)
+            # every offending field is named, so a refused request also reads the enrolment
+            # (and the slot a correction names); an accepted one reads them once, in _store
+            raise ValidationFailed(problems + self._state_problems(trial, data, instrument))
         assert instrument is not None
 
         body_hash = _body_hash(data, instrument)
@@ -197,11 +174,114 @@ class SubmissionService:
                 self.support.release_idempotency(scope)
             raise
 
+    def problems(
+        self, *, trial: Trial, data: SubmissionInput, skip: Collection[str] = ()
+    ) -> list[Problem]:
+        """Every problem of a submission, without storing anything or raising.
+
+        `skip` names body fields the caller has already refused (the request schema): they
+        are neither checked again nor used to check others.
+        """
+        instrument, _, _, problems = self._content(trial, data, self.clock(), frozenset(skip))
+        return problems + self._state_problems(trial, data, instrument, frozenset(skip))
+
+    def _content(
+        self,
+        trial: Trial,
+        data: SubmissionInput,
+        now: datetime,
+        skip: frozenset[str] = frozenset(),
+    ) -> tuple[Instrument | None, dict[int, int | None], dict[str, str] | None, list[Problem]]:
+        """The stateless checks: instrument, responses, notes, schedule, completion time."""
+        problems: list[Problem] = []
+        instrument = None
+        if not skip & {"instrument", "instrument_version"}:
+            instrument = _resolve_instrument(data, problems)
+        responses: dict[int, int | None] = {}
+        notes: dict[str, str] | None = None
+        if instrument is not None:
+            if "responses" not in skip:
+                try:
+                    responses = validate_responses(instrument, data.responses)
+                except InvalidSubmission as exc:
+                    problems += [Problem(_body(p.loc), p.msg, p.type) for p in exc.problems]
+            if "notes" not in skip:
+                try:
+                    notes = validate_notes(instrument, data.notes)
+                except InvalidSubmission as exc:
+                    problems += [Problem(_body(p.loc), p.msg, p.type) for p in exc.problems]
+            scheduled = trial.protocol.schedule.get(instrument.id, ())
+            if "timepoint" not in skip and data.timepoint not in scheduled:
+                problems.append(
+                    Problem(
+                        ("body", "timepoint"),
+                        f"the protocol of {trial.trial_id} does not schedule {instrument.id} at "
+                        f"{data.timepoint!r}; scheduled: {', '.join(scheduled) or 'never'}",
+                        "not_scheduled",
+                    )
+                )
+        if "completed_at" not in skip and data.completed_at > now + CLOCK_SKEW:
+            problems.append(
+                Problem(("body", "completed_at"), "completed_at is in the future", "in_future")
+            )
+        return instrument, responses, notes, problems
+
+    def _state_problems(
+        self,
+        trial: Trial,
+        data: SubmissionInput,
+        instrument: Instrument | None,
+        skip: frozenset[str] = frozenset(),
+    ) -> list[Problem]:
+        """Problems only the tables can tell: enrolment, and the submission a correction names."""
+        if "participant_id" in skip:
+            return []
+        enrolment = self._enrolment_problem(trial, data.participant_id)
+        if enrolment is not None:
+            return [enrolment]
+        if (
+            data.supersedes
+            and instrument is not None
+            and not skip & {"supersedes", "timepoint"}
+            and not self._in_slot(trial, data, instrument)
+        ):
+            return [self._nothing_to_supersede(data, instrument)]
+        return []
+
+    def _enrolment_problem(self, trial: Trial, participant_id: str) -> Problem | None:
+        participant = self.support.get_participant(trial.trial_id, participant_id)
+        # completed participants may still send follow-up questionnaires; withdrawn may not
+        if participant is not None and participant.status != "withdrawn":
+            return None
+        state = "not enrolled" if participant is None else participant.status
+        return Problem(
+            ("body", "participant_id"),
+            f"participant {participant_id} is {state} in {trial.trial_id}",
+            "not_enrolled" if participant is None else "withdrawn",
+        )
+
+    def _in_slot(self, trial: Trial, data: SubmissionInput, instrument: Instrument) -> bool:
+        """Whether `supersedes` names a submission of this participant/instrument/timepoint."""
+        prefix = keys.slot_prefix(instrument.id, data.timepoint)
+        return any(
+            str(item["sk"]).startswith(prefix) and item.get("submission_id") == data.supersedes
+            for item in self.submissions.list_for_participant(trial.trial_id, data.participant_id)
+        )
+
+    @staticmethod
+    def _nothing_to_supersede(data: SubmissionInput, instrument: Instrument) -> Problem:
+        return Problem(
+            ("body", "supersedes"),
+            f"no {instrument.id} {data.timepoint} submission {data.supersedes} of "
+            f"{data.participant_id} to correct",
+            "nothing_to_supersede",
+        )
+
     def _replay(self, earlier: Mapping[str, Any], body_hash: str) -> Accepted | None:
         if earlier.get("body_hash") != body_hash:
             raise Conflict(
                 "this Idempotency-Key was already used with a different request body",
-                code="idempotency_key_reused",
+                code="idempotency-key-reused",
             )
         stored = self.submissions.get(
             {"pk": str(earlier["submission_pk"]), "sk": str(earlier["submission_sk"])}
@@ -228,42 +308,26 @@ class SubmissionService:
         body_hash: str,
         scope: str | None,
     ) -> Accepted:
-        participant = self.support.get_participant(trial.trial_id, data.participant_id)
-        # completed participants may still send follow-up questionnaires; withdrawn may not
-        if participant is None or participant.status == "withdrawn":
-            state = "not enrolled" if participant is None else participant.status
-            raise ValidationFailed(
-                [
-                    Problem(
-                        ("body", "participant_id"),
-                        f"participant {data.participant_id} is {state} in {trial.trial_id}",
-                        "not_enrolled" if participant is None else "withdrawn",
-                    )
-                ]
-            )
+        enrolment = self._enrolment_problem(trial, data.participant_id)
+        if enrolment is not None:
+            raise ValidationFailed([enrolment])
         seq = 0
         if data.supersedes:
             head = self.submissions.slot_head(
                 trial.trial_id, data.participant_id, instrument.id, data.timepoint
             )
             if head is None:
-                raise ValidationFailed(
-                    [
-                        Problem(
-                            ("body", "supersedes"),
-                            f"no {instrument.id} {data.timepoint} submission of "
-                            f"{data.participant_id} to correct",
-                            "nothing_to_supersede",
-                        )
-                    ]
-                )
+                raise ValidationFailed([self._nothing_to_supersede(data, instrument)])
             if head["submission_id"] != data.supersedes:
                 if head.get("idempotency") == scope and head.get("body_hash") == body_hash:
                     return Accepted(str(head["submission_id"]), str(head["received_at"]), True)
+                # naming no submission of this slot at all is a bad field, not a conflict
+                if not self._in_slot(trial, data, instrument):
+                    raise ValidationFailed([self._nothing_to_supersede(data, instrument)])
                 raise Conflict(
                     f"supersedes must name the newest {instrument.id} {data.timepoint} "
                     f"submission of {data.participant_id}: {head['submission_id']}",
-                    code="not_newest",
+                    code="not-newest",
                 )
             seq = int(head["seq"]) + 1
         key = keys.submission(
@@ -307,13 +371,13 @@ class SubmissionService:
                 raise Conflict(
                     f"submission {data.supersedes} was corrected concurrently; "
                     "fetch the participant's scores and supersede the newest",
-                    code="not_newest",
+                    code="not-newest",
                 ) from None
             raise Conflict(
                 f"participant {data.participant_id} already has a {instrument.id} "
                 f"{data.timepoint} submission ({existing.get('submission_id', 'unknown id')}); "
                 'send "supersedes" with its id to correct it',
-                code="duplicate_submission",
+                code="duplicate-submission",
             ) from None
         return Accepted(submission_id=submission_id, received_at=received_at, replayed=False)
 

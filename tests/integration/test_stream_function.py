@@ -10,13 +10,17 @@ import copy
 import json
 import pathlib
 import time
+from collections import Counter
 from typing import Any
 
 import pytest
-from conftest import NAMES, make_trial, submission
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ses.models import ses_backends
 
 from adapters.dynamodb import serialize
+from conftest import NAMES, REGION, make_trial, submission
 from handlers.stream_batch import make_handler
+from local.pump import StreamPump
 
 EVENT_FILE = pathlib.Path(__file__).resolve().parents[2] / "events" / "score_stream.json"
 TRIAL = "cmt-pilot"
@@ -31,8 +35,11 @@ def load_event() -> dict[str, Any]:
     return event
 
 
-def main_items(aws: dict[str, Any], prefixes: tuple[str, ...] = ("SC#", "AG#")) -> list[Any]:
-    """Every score and aggregate item of the trial (a test-side read of the whole table)."""
+def main_items(aws: dict[str, Any], prefixes: tuple[str, ...] | None = ("SC#", "AG#")) -> list[Any]:
+    """Score and aggregate items of the main table (every item with `prefixes=None`).
+
+    A test-side read of the whole table, to see everything a delivery may have written.
+    """
     items: list[Any] = []
     kwargs: dict[str, Any] = {"TableName": NAMES.main_table, "ConsistentRead": True}
     while True:
@@ -42,14 +49,12 @@ def main_items(aws: dict[str, Any], prefixes: tuple[str, ...] = ("SC#", "AG#")) 
             break
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
     return sorted(
-        (i for i in items if i["sk"]["S"].startswith(prefixes)),
+        (i for i in items if prefixes is None or i["sk"]["S"].startswith(prefixes)),
         key=lambda i: (i["pk"]["S"], i["sk"]["S"]),
     )
 
 
-def insert_record(
-    template: dict[str, Any], *, sequence: str, **overrides: Any
-) -> dict[str, Any]:
+def insert_record(template: dict[str, Any], *, sequence: str, **overrides: Any) -> dict[str, Any]:
     """A copy of an INSERT record whose NewImage has `overrides` (python values) applied."""
     record = copy.deepcopy(template)
     record["eventID"] = f"evt-{sequence}"
@@ -65,9 +70,7 @@ def seeded(client, container):
     return make_trial(client, container, participants=("P01", "P02", "P03", "P04"))
 
 
-def test_the_event_file_insert_is_scored_and_modify_and_remove_are_ignored(
-    aws, container, seeded
-):
+def test_the_event_file_insert_is_scored_and_modify_and_remove_are_ignored(aws, container, seeded):
     event = load_event()
     names = [r["eventName"] for r in event["Records"]]
     assert "INSERT" in names and {"MODIFY", "REMOVE"} & set(names)
@@ -92,14 +95,48 @@ def test_the_event_file_insert_is_scored_and_modify_and_remove_are_ignored(
 
 def test_the_same_batch_delivered_twice_changes_nothing(aws, container, seeded):
     event = load_event()
+    template = next(r for r in event["Records"] if r["eventName"] == "INSERT")
+    original = insert_record(
+        template,
+        sequence="400000000000000000000004",
+        participant_id="P04",
+        pk=f"T#{TRIAL}#P#P04",
+        submission_id="01JD00000000000000000000P4",
+        responses={str(n): 3 for n in range(1, 15)},
+    )
+    correction = insert_record(
+        original,
+        sequence="500000000000000000000005",
+        sk="S#hads#week-1#001",
+        seq=1,
+        submission_id="01JD00000000000000000000Q4",
+        supersedes="01JD00000000000000000000P4",
+        responses={str(n): 0 for n in range(1, 15)},
+    )
+    flagged = insert_record(
+        template,
+        sequence="600000000000000000000006",
+        participant_id="P03",
+        pk=f"T#{TRIAL}#P#P03",
+        sk="S#fscrs#week-1#000",
+        instrument="fscrs",
+        submission_id="01JD00000000000000000000F3",
+        responses={str(n): 3 for n in range(1, 23)},
+    )
+    batch = {"Records": [*event["Records"], original, correction, flagged]}
     handler = make_handler(container.scoring)
-    assert handler(event, None) == {"batchItemFailures": []}
-    before = main_items(aws, ("SC#", "AG#", "P#", "AUDIT", "AL#"))
-    assert any(i["sk"]["S"].startswith("AG#") for i in before)
+    assert handler(batch, None) == {"batchItemFailures": []}
+    before = main_items(aws, None)
+    aggregate = container.main.aggregate_state(TRIAL, "hads", "week-1")
+    # P01's 12 and P04's correction (0) count; P04's first answer (21) was taken back
+    assert (aggregate["n_anxiety"], aggregate["sum_anxiety"]) == (2, 12)
+    assert any(i["sk"]["S"].startswith("AL#P03#") for i in before)
+    mails = len(ses_backends[DEFAULT_ACCOUNT_ID][REGION].sent_messages)
 
-    assert handler(copy.deepcopy(event), None) == {"batchItemFailures": []}
+    assert handler(copy.deepcopy(batch), None) == {"batchItemFailures": []}
 
-    assert main_items(aws, ("SC#", "AG#", "P#", "AUDIT", "AL#")) == before
+    assert main_items(aws, None) == before
+    assert len(ses_backends[DEFAULT_ACCOUNT_ID][REGION].sent_messages) == mails
 
 
 def test_a_failing_record_is_reported_alone_while_the_rest_of_its_batch_commits(
@@ -193,3 +230,103 @@ def test_real_stream_records_read_by_the_pump_are_scored(client, container, pump
     # a second drain has nothing left to deliver
     pump.drain()
     assert pump.stats.records == 3
+
+
+# -- the local event-source mapping (local.pump) around the real handler ---------------------
+
+
+def submission_id_of(record: dict[str, Any]) -> str:
+    return str(record["dynamodb"]["NewImage"]["submission_id"]["S"])
+
+
+def failing_around(handler: Any, *, target: str, times: int | None) -> tuple[Any, Counter[str]]:
+    """The real handler, except that `target` fails its first `times` deliveries (None: all)."""
+    deliveries: Counter[str] = Counter()
+
+    def wrapper(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        failing = []
+        passing = []
+        for record in event["Records"]:
+            sid = submission_id_of(record)
+            deliveries[sid] += 1
+            if sid == target and (times is None or deliveries[sid] <= times):
+                failing.append(record)
+            else:
+                passing.append(record)
+        response = handler({"Records": passing}, context) if passing else {}
+        failures = list(response.get("batchItemFailures", []))
+        failures += [{"itemIdentifier": r["dynamodb"]["SequenceNumber"]} for r in failing]
+        return {"batchItemFailures": failures}
+
+    return wrapper, deliveries
+
+
+def pump_around(aws: dict[str, Any], handler: Any) -> StreamPump:
+    return StreamPump(
+        streams_client=aws["dynamodbstreams"],
+        dynamodb_client=aws["dynamodb"],
+        table_name=NAMES.submissions_table,
+        handler=handler,
+        sqs_client=aws["sqs"],
+        dead_letter_queue_url=aws["sqs"].get_queue_url(QueueName=NAMES.dead_letter_queue)[
+            "QueueUrl"
+        ],
+        region=REGION,
+    )
+
+
+def post_four(client, keys) -> list[str]:
+    ids = []
+    for pid in ("P01", "P02", "P03", "P04"):
+        body = submission(pid, responses={str(n): 1 for n in range(1, 15)})
+        r = client.post(f"/v1/trials/{TRIAL}/submissions", headers=keys.submitter, json=body)
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["submission_id"])
+    return ids
+
+
+def test_a_record_failing_once_is_redelivered_from_there_and_counted_once(
+    aws, client, container, seeded
+):
+    ids = post_four(client, seeded)
+    handler, deliveries = failing_around(make_handler(container.scoring), target=ids[1], times=1)
+    pump = pump_around(aws, handler)
+
+    pump.drain()
+
+    # Lambda resumes from the first failed record: the one before it is not redelivered,
+    # the ones after it are (and must change nothing the second time)
+    assert [deliveries[i] for i in ids] == [1, 2, 2, 2]
+    assert pump.stats.failures == 1 and pump.stats.dead_lettered == 0
+    assert sorted(s.submission_id for s in container.main.list_scores(TRIAL)) == sorted(ids)
+    aggregate = container.main.aggregate_state(TRIAL, "hads", "week-1")
+    assert aggregate["applied"] == set(ids)
+    assert (aggregate["n_anxiety"], aggregate["sum_anxiety"]) == (4, 4 * 7)
+    events = container.main.audit_page(TRIAL, start="0", end="9", limit=100, after=None)[0]
+    created = [e.targets["submission_id"] for e in events if e.action == "submission.create"]
+    assert sorted(created) == sorted(ids)
+
+
+def test_a_record_that_always_fails_goes_to_the_on_failure_queue_after_the_last_retry(
+    aws, client, container, seeded
+):
+    ids = post_four(client, seeded)
+    handler, deliveries = failing_around(make_handler(container.scoring), target=ids[2], times=None)
+    pump = pump_around(aws, handler)
+
+    pump.drain()
+
+    assert deliveries[ids[2]] == 1 + pump.max_retry_attempts
+    assert pump.stats.dead_lettered == 1
+    queue_url = aws["sqs"].get_queue_url(QueueName=NAMES.dead_letter_queue)["QueueUrl"]
+    messages = aws["sqs"].receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)
+    bodies = [json.loads(m["Body"]) for m in messages.get("Messages", [])]
+    assert len(bodies) == 1
+    assert bodies[0]["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    assert bodies[0]["keys"]["pk"] == {"S": f"T#{TRIAL}#P#P03"}
+    assert bodies[0]["keys"]["sk"] == {"S": "S#hads#week-1#000"}
+    assert "NewImage" not in json.dumps(bodies[0])  # coordinates only, never the data
+    scored = {s.submission_id for s in container.main.list_scores(TRIAL)}
+    assert scored == {ids[0], ids[1], ids[3]}
+    aggregate = container.main.aggregate_state(TRIAL, "hads", "week-1")
+    assert aggregate["n_anxiety"] == 3

@@ -1,0 +1,271 @@
+"""Who may call what: every route of the contract × every kind of caller.
+
+API.md: a missing or unknown key is 401; a valid key outside its role or trial is 403 ("a
+submitter key of trial A gets 403 on every route of trial B and on every read route of
+trial A"). Admin keys create and update trials and create keys; coordinators do everything
+else on their own trial; submitters only submit. The route list below is the contract's;
+expected statuses are derived from each route's roles, never listed by hand per case.
+
+Authorisation never depends on stored state, so one moto world serves the whole module; a
+call that is allowed gets a participant of its own, so the cases do not depend on order.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from fastapi.testclient import TestClient
+from moto import mock_aws
+
+from conftest import NAMES, REGION, SENDER, bearer, make_trial, submission, test_settings
+from handlers.api_app import create_app
+from handlers.wiring import build
+from local.template import create_local_resources
+
+PROBLEM = "application/problem+json"
+OWN, OTHER = "cmt-pilot", "other-trial"
+PUBLIC = frozenset({"anyone"})
+
+Body = Callable[[str], Any]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # {trial} and {pid} are filled in per call
+    roles: frozenset[str]
+    ok: int
+    body: Body | None = None
+    needs_participant: bool = False  # an allowed call gets an enrolled participant of its own
+
+    def url(self, trial_id: str, participant_id: str) -> str:
+        return self.path.format(trial=trial_id, pid=participant_id)
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+def _trial_body(_: str) -> Any:
+    return {"title": "CMT pilot", "coordinator_emails": ["coordinator@example.org"]}
+
+
+ROUTES = [
+    Route("GET", "/v1/health", PUBLIC, 200),
+    Route("GET", "/v1/instruments", PUBLIC, 200),
+    Route("GET", "/v1/instruments/hads", PUBLIC, 200),
+    Route("PUT", "/v1/trials/{trial}", frozenset({"admin"}), 200, _trial_body),
+    Route("GET", "/v1/trials/{trial}", frozenset({"admin", "coordinator"}), 200),
+    Route(
+        "POST",
+        "/v1/trials/{trial}/api-keys",
+        frozenset({"admin"}),
+        201,
+        lambda _: {"role": "submitter", "label": "front end"},
+    ),
+    Route(
+        "POST",
+        "/v1/trials/{trial}/participants",
+        frozenset({"coordinator"}),
+        201,
+        lambda pid: {"participant_id": pid},
+    ),
+    Route(
+        "PATCH",
+        "/v1/trials/{trial}/participants/{pid}",
+        frozenset({"coordinator"}),
+        200,
+        lambda _: {"status": "completed", "reason": "finished the programme"},
+        needs_participant=True,
+    ),
+    Route("GET", "/v1/trials/{trial}/participants", frozenset({"coordinator"}), 200),
+    Route(
+        "POST",
+        "/v1/trials/{trial}/submissions",
+        frozenset({"submitter", "coordinator"}),
+        201,
+        lambda pid: submission(pid),
+        needs_participant=True,
+    ),
+    Route(
+        "GET",
+        "/v1/trials/{trial}/participants/{pid}/scores",
+        frozenset({"coordinator"}),
+        200,
+        needs_participant=True,
+    ),
+    Route("GET", "/v1/trials/{trial}/summary", frozenset({"coordinator"}), 200),
+    Route("POST", "/v1/trials/{trial}/reports/pre-post", frozenset({"coordinator"}), 200),
+    Route("GET", "/v1/trials/{trial}/reports/pre-post", frozenset({"coordinator"}), 200),
+    Route("GET", "/v1/trials/{trial}/export.csv?layout=long", frozenset({"coordinator"}), 200),
+    Route("GET", "/v1/trials/{trial}/export.csv?layout=wide", frozenset({"coordinator"}), 200),
+    Route("GET", "/v1/trials/{trial}/codebook", frozenset({"coordinator"}), 200),
+    Route("GET", "/v1/trials/{trial}/alerts", frozenset({"coordinator"}), 200),
+    Route(
+        "GET",
+        "/v1/trials/{trial}/audit?from=2026-01-01T00:00:00Z",
+        frozenset({"coordinator"}),
+        200,
+    ),
+    Route(
+        "DELETE",
+        "/v1/trials/{trial}/participants/{pid}",
+        frozenset({"coordinator"}),
+        200,
+        needs_participant=True,
+    ),
+]
+
+
+@dataclass(frozen=True)
+class Caller:
+    name: str
+    role: str | None  # None: no valid key
+    trial: str | None  # the trial the key belongs to (admin keys: every trial)
+
+
+CALLERS = [
+    Caller("admin", "admin", None),
+    Caller("coordinator of this trial", "coordinator", OWN),
+    Caller("coordinator of another trial", "coordinator", OTHER),
+    Caller("submitter of this trial", "submitter", OWN),
+    Caller("submitter of another trial", "submitter", OTHER),
+    Caller("no key", None, None),
+    Caller("unknown key", None, None),
+    Caller("basic credentials", None, None),
+]
+
+
+def expected_status(route: Route, caller: Caller) -> int:
+    if route.roles is PUBLIC:
+        return route.ok
+    if caller.role is None:
+        return 401
+    if caller.role not in route.roles:
+        return 403
+    if caller.role != "admin" and caller.trial != OWN:
+        return 403
+    return route.ok
+
+
+@dataclass
+class World:
+    client: TestClient
+    headers: dict[str, dict[str, str]]
+    coordinator: dict[str, str]  # of the trial under test, to prepare allowed calls
+    counter: Iterator[int]
+
+
+@pytest.fixture(scope="module")
+def world() -> Iterator[World]:
+    with mock_aws():
+        session = boto3.session.Session(region_name=REGION)
+        dynamodb, s3, sqs, ses = (session.client(n) for n in ("dynamodb", "s3", "sqs", "ses"))
+        create_local_resources(dynamodb_client=dynamodb, s3_client=s3, sqs_client=sqs, names=NAMES)
+        ses.verify_email_identity(EmailAddress=SENDER)
+        container = build(test_settings())
+        client = TestClient(create_app(container), raise_server_exceptions=False)
+        admin_key = container.keys.create(role="admin", trial_id="*", label="admin").api_key
+        own = make_trial(client, container, OWN, participants=(), admin_key=admin_key)
+        other = make_trial(client, container, OTHER, participants=(), admin_key=admin_key)
+        for keys in (own, other):
+            published = client.post(
+                f"/v1/trials/{keys.trial_id}/reports/pre-post", headers=keys.coordinator
+            )
+            assert published.status_code == 200, published.text
+        headers = {
+            "admin": bearer(admin_key),
+            "coordinator of this trial": own.coordinator,
+            "coordinator of another trial": other.coordinator,
+            "submitter of this trial": own.submitter,
+            "submitter of another trial": other.submitter,
+            "no key": {},
+            "unknown key": bearer("cmt_this-key-was-never-issued"),
+            "basic credentials": {"Authorization": "Basic YWRtaW46YWRtaW4="},
+        }
+        yield World(client, headers, own.coordinator, itertools.count(1))
+
+
+def assert_problem(response: Any, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM), response.headers
+    body = response.json()
+    assert {"type", "title", "status", "detail"} <= body.keys(), body
+    assert body["status"] == status
+    assert all(isinstance(body[k], str) and body[k] for k in ("type", "title", "detail"))
+    return body
+
+
+@pytest.mark.parametrize("caller", CALLERS, ids=lambda c: c.name)
+@pytest.mark.parametrize("route", ROUTES, ids=str)
+def test_each_route_answers_each_caller_as_the_role_table_says(
+    world: World, route: Route, caller: Caller
+) -> None:
+    expected = expected_status(route, caller)
+    participant_id = f"P{next(world.counter):03d}"
+    if expected == route.ok and route.needs_participant:
+        enrolled = world.client.post(
+            f"/v1/trials/{OWN}/participants",
+            headers=world.coordinator,
+            json={"participant_id": participant_id},
+        )
+        assert enrolled.status_code == 201, enrolled.text
+    r = world.client.request(
+        route.method,
+        route.url(OWN, participant_id),
+        headers=world.headers[caller.name],
+        json=route.body(participant_id) if route.body else None,
+    )
+    if expected == route.ok:
+        assert r.status_code == expected, r.text
+        return
+    body = assert_problem(r, expected)
+    if expected == 401:
+        assert r.headers.get("www-authenticate", "").startswith("Bearer")
+    # a refusal names neither the key nor anything stored
+    assert "cmt_" not in body["detail"]
+
+
+def test_a_submitter_key_is_refused_on_every_route_of_another_trial_and_every_read_of_its_own(
+    world: World,
+) -> None:
+    """The sentence of the contract, checked directly against the route list."""
+    submitter = world.headers["submitter of another trial"]
+    for route in ROUTES:
+        if route.roles is PUBLIC:
+            continue
+        r = world.client.request(
+            route.method,
+            route.url(OWN, "P999"),
+            headers=submitter,
+            json=route.body("P999") if route.body else None,
+        )
+        assert_problem(r, 403)
+        if route.method == "GET":
+            r = world.client.get(route.url(OTHER, "P999"), headers=submitter)
+            assert_problem(r, 403)
+
+
+def test_a_refused_caller_learns_nothing_about_the_body(world: World) -> None:
+    for caller, status in (("no key", 401), ("submitter of another trial", 403)):
+        headers = world.headers[caller]
+        for content in (b"{}", b'{"participant_id": "a@b"}', b"{not json", b"[1, 2"):
+            r = world.client.post(
+                f"/v1/trials/{OWN}/submissions",
+                content=content,
+                headers={**headers, "Content-Type": "application/json"},
+            )
+            assert_problem(r, status)
+
+
+def test_an_unknown_trial_is_403_to_a_coordinator_and_404_to_an_admin(world: World) -> None:
+    assert_problem(
+        world.client.get("/v1/trials/no-such-trial/summary", headers=world.coordinator), 403
+    )
+    assert_problem(
+        world.client.get("/v1/trials/no-such-trial", headers=world.headers["admin"]), 404
+    )
