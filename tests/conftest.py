@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,16 +62,22 @@ def test_settings(**overrides: Any) -> Settings:
     return Settings(**values)
 
 
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    for name, value in TEST_ENV.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+@dataclass
+class World:
+    """One moto account with the stack's resources, the real container, app and pump."""
+
+    aws: dict[str, Any]
+    container: Container
+    client: TestClient
+    pump: StreamPump
+
+
+@contextmanager
+def moto_world() -> Iterator[World]:
     with mock_aws():
         session = boto3.session.Session(region_name=REGION)
-        clients = {
-            n: session.client(n) for n in ("dynamodb", "dynamodbstreams", "s3", "sqs", "ses")
-        }
+        services = ("dynamodb", "dynamodbstreams", "s3", "sqs", "ses")
+        clients = {n: session.client(n) for n in services}
         create_local_resources(
             dynamodb_client=clients["dynamodb"],
             s3_client=clients["s3"],
@@ -78,31 +85,69 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
             names=NAMES,
         )
         clients["ses"].verify_email_identity(EmailAddress=SENDER)
-        yield clients
+        container = build(test_settings())
+        queue_url = clients["sqs"].get_queue_url(QueueName=NAMES.dead_letter_queue)["QueueUrl"]
+        pump = StreamPump(
+            streams_client=clients["dynamodbstreams"],
+            dynamodb_client=clients["dynamodb"],
+            table_name=NAMES.submissions_table,
+            handler=make_handler(container.scoring),
+            sqs_client=clients["sqs"],
+            dead_letter_queue_url=queue_url,
+            region=REGION,
+        )
+        client = TestClient(create_app(container), raise_server_exceptions=False)
+        yield World(aws=clients, container=container, client=client, pump=pump)
 
 
 @pytest.fixture
-def container(aws: dict[str, Any]) -> Container:
-    return build(test_settings())
+def world() -> Iterator[World]:
+    """A fresh world per test (modules may override `world` with `module_world`)."""
+    with moto_world() as fresh:
+        yield fresh
+
+
+@pytest.fixture(scope="module")
+def module_world() -> Iterator[World]:
+    """One world shared by a module's tests (each test then uses its own trial ids)."""
+    with moto_world() as shared:
+        yield shared
 
 
 @pytest.fixture
-def client(container: Container) -> TestClient:
-    return TestClient(create_app(container), raise_server_exceptions=False)
+def aws(world: World) -> dict[str, Any]:
+    return world.aws
 
 
 @pytest.fixture
-def pump(aws: dict[str, Any], container: Container) -> StreamPump:
-    queue_url = aws["sqs"].get_queue_url(QueueName=NAMES.dead_letter_queue)["QueueUrl"]
-    return StreamPump(
-        streams_client=aws["dynamodbstreams"],
-        dynamodb_client=aws["dynamodb"],
-        table_name=NAMES.submissions_table,
-        handler=make_handler(container.scoring),
-        sqs_client=aws["sqs"],
-        dead_letter_queue_url=queue_url,
-        region=REGION,
-    )
+def container(world: World) -> Container:
+    return world.container
+
+
+@pytest.fixture
+def client(world: World) -> TestClient:
+    return world.client
+
+
+@pytest.fixture
+def pump(world: World) -> StreamPump:
+    return world.pump
+
+
+PROBLEM = "application/problem+json"
+
+
+def assert_problem(response: Any, status: int) -> dict[str, Any]:
+    """A refusal as RFC 9457 problem+json that leaks no internals."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM), response.headers
+    body: dict[str, Any] = response.json()
+    assert {"type", "title", "status", "detail"} <= body.keys(), body
+    assert body["status"] == status
+    assert all(isinstance(body[k], str) and body[k] for k in ("type", "title", "detail"))
+    for internal in ("Traceback", "botocore", "pydantic", 'File "', NAMES.main_table):
+        assert internal not in response.text, f"{internal!r} leaked: {response.text}"
+    return body
 
 
 @dataclass

@@ -17,17 +17,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import pytest
 from fastapi.testclient import TestClient
-from moto import mock_aws
 
-from conftest import NAMES, REGION, SENDER, bearer, make_trial, submission, test_settings
-from handlers.api_app import create_app
-from handlers.wiring import build
-from local.template import create_local_resources
+from conftest import assert_problem, bearer, make_trial, moto_world, submission
 
-PROBLEM = "application/problem+json"
 OWN, OTHER = "cmt-pilot", "other-trial"
 PUBLIC = frozenset({"anyone"})
 
@@ -162,13 +156,8 @@ class World:
 
 @pytest.fixture(scope="module")
 def world() -> Iterator[World]:
-    with mock_aws():
-        session = boto3.session.Session(region_name=REGION)
-        dynamodb, s3, sqs, ses = (session.client(n) for n in ("dynamodb", "s3", "sqs", "ses"))
-        create_local_resources(dynamodb_client=dynamodb, s3_client=s3, sqs_client=sqs, names=NAMES)
-        ses.verify_email_identity(EmailAddress=SENDER)
-        container = build(test_settings())
-        client = TestClient(create_app(container), raise_server_exceptions=False)
+    with moto_world() as base:
+        container, client = base.container, base.client
         admin_key = container.keys.create(role="admin", trial_id="*", label="admin").api_key
         own = make_trial(client, container, OWN, participants=(), admin_key=admin_key)
         other = make_trial(client, container, OTHER, participants=(), admin_key=admin_key)
@@ -188,16 +177,6 @@ def world() -> Iterator[World]:
             "basic credentials": {"Authorization": "Basic YWRtaW46YWRtaW4="},
         }
         yield World(client, headers, own.coordinator, itertools.count(1))
-
-
-def assert_problem(response: Any, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM), response.headers
-    body = response.json()
-    assert {"type", "title", "status", "detail"} <= body.keys(), body
-    assert body["status"] == status
-    assert all(isinstance(body[k], str) and body[k] for k in ("type", "title", "detail"))
-    return body
 
 
 @pytest.mark.parametrize("caller", CALLERS, ids=lambda c: c.name)

@@ -14,93 +14,31 @@ import io
 import itertools
 import json
 import math
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import boto3
 import pytest
-from fastapi.testclient import TestClient
-from moto import mock_aws
 
 from conftest import (
     HADS_EXAMPLE,
     NAMES,
-    REGION,
-    SENDER,
+    World,
+    assert_problem,
     bearer,
     make_trial,
     submission,
-    test_settings,
 )
-from handlers.api_app import create_app
-from handlers.stream_batch import make_handler
-from handlers.wiring import Container, build
-from local.pump import StreamPump
-from local.template import create_local_resources
 from services.audit import Actor
 
-PROBLEM = "application/problem+json"
 WEEKS = [f"week-{n}" for n in range(1, 13)]
 PILOT_INSTRUMENTS = ["hads", "fscs", "fscrs", "oas", "scs", "sbs"]
 ALL_HADS_ONE = {str(n): 1 for n in range(1, 15)}  # anxiety 7, depression 7
 
 
-@dataclass
-class World:
-    aws: dict[str, Any]
-    container: Container
-    client: TestClient
-    pump: StreamPump
-
-
-@pytest.fixture(scope="module")
-def world() -> Iterator[World]:
-    with mock_aws():
-        session = boto3.session.Session(region_name=REGION)
-        names = ("dynamodb", "dynamodbstreams", "s3", "sqs", "ses")
-        clients = {n: session.client(n) for n in names}
-        create_local_resources(
-            dynamodb_client=clients["dynamodb"],
-            s3_client=clients["s3"],
-            sqs_client=clients["sqs"],
-            names=NAMES,
-        )
-        clients["ses"].verify_email_identity(EmailAddress=SENDER)
-        container = build(test_settings())
-        queue = clients["sqs"].get_queue_url(QueueName=NAMES.dead_letter_queue)["QueueUrl"]
-        pump = StreamPump(
-            streams_client=clients["dynamodbstreams"],
-            dynamodb_client=clients["dynamodb"],
-            table_name=NAMES.submissions_table,
-            handler=make_handler(container.scoring),
-            sqs_client=clients["sqs"],
-            dead_letter_queue_url=queue,
-            region=REGION,
-        )
-        client = TestClient(create_app(container), raise_server_exceptions=False)
-        yield World(clients, container, client, pump)
-
-
 @pytest.fixture
-def aws(world: World) -> dict[str, Any]:
-    return world.aws
-
-
-@pytest.fixture
-def container(world: World) -> Container:
-    return world.container
-
-
-@pytest.fixture
-def client(world: World) -> TestClient:
-    return world.client
-
-
-@pytest.fixture
-def pump(world: World) -> StreamPump:
-    return world.pump
+def world(module_world: World) -> World:
+    """This module's tests share one moto world; each uses trial ids of its own."""
+    return module_world
 
 
 _trial_numbers = itertools.count(1)
@@ -110,15 +48,6 @@ _trial_numbers = itertools.count(1)
 def tid() -> str:
     """A trial id of this test's own."""
     return f"trial-{next(_trial_numbers):03d}"
-
-
-def assert_problem(response: Any, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM)
-    body = response.json()
-    assert {"type", "title", "status", "detail"} <= body.keys()
-    assert body["status"] == status
-    return body
 
 
 def submit(client: Any, keys: Any, body: dict[str, Any]) -> str:

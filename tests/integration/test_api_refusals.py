@@ -13,26 +13,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
 from fastapi.testclient import TestClient
-from moto import mock_aws
 
 from conftest import (
     HADS_EXAMPLE,
     NAMES,
-    REGION,
-    SENDER,
     TrialKeys,
+    assert_problem,
     make_trial,
+    moto_world,
     submission,
     test_settings,
 )
 from handlers.api_app import create_app
 from handlers.wiring import build
-from local.template import create_local_resources
 
-PROBLEM = "application/problem+json"
 SUBMISSIONS = "/v1/trials/cmt-pilot/submissions"
 LIMIT = 256 * 1024
 DIARY = {str(n): 5 for n in range(1, 15)}
@@ -58,13 +54,8 @@ class World:
 
 @pytest.fixture(scope="module")
 def world() -> Iterator[World]:
-    with mock_aws():
-        session = boto3.session.Session(region_name=REGION)
-        dynamodb, s3, sqs, ses = (session.client(n) for n in ("dynamodb", "s3", "sqs", "ses"))
-        create_local_resources(dynamodb_client=dynamodb, s3_client=s3, sqs_client=sqs, names=NAMES)
-        ses.verify_email_identity(EmailAddress=SENDER)
-        container = build(test_settings())
-        client = TestClient(create_app(container), raise_server_exceptions=False)
+    with moto_world() as base:
+        container, client, dynamodb = base.container, base.client, base.aws["dynamodb"]
         keys = make_trial(client, container, participants=("P01", "P02", "P03"))
         r = client.patch(
             "/v1/trials/cmt-pilot/participants/P02",
@@ -75,17 +66,6 @@ def world() -> Iterator[World]:
         r = client.post(SUBMISSIONS, headers=keys.submitter, json=submission("P03"))
         assert r.status_code == 201, r.text
         yield World(client, keys, dynamodb)
-
-
-def assert_problem(response: Any, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM), response.headers
-    body = response.json()
-    assert {"type", "title", "status", "detail"} <= body.keys(), body
-    assert body["status"] == status
-    for internal in ("Traceback", "botocore", "pydantic", 'File "', NAMES.main_table):
-        assert internal not in response.text, f"{internal!r} leaked: {response.text}"
-    return body
 
 
 def locs(body: dict[str, Any]) -> list[list[Any]]:

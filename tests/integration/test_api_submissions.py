@@ -9,80 +9,25 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import pytest
-from fastapi.testclient import TestClient
-from moto import mock_aws
 
-from conftest import HADS_EXAMPLE, NAMES, REGION, SENDER, make_trial, submission, test_settings
-from handlers.api_app import create_app
-from handlers.stream_batch import make_handler
-from handlers.wiring import Container, build
-from local.pump import StreamPump
-from local.template import create_local_resources
-
-PROBLEM = "application/problem+json"
-
-
-@dataclass
-class World:
-    aws: dict[str, Any]
-    container: Container
-    client: TestClient
-    pump: StreamPump
-
-
-@pytest.fixture(scope="module")
-def world() -> Iterator[World]:
-    with mock_aws():
-        session = boto3.session.Session(region_name=REGION)
-        names = ("dynamodb", "dynamodbstreams", "s3", "sqs", "ses")
-        clients = {n: session.client(n) for n in names}
-        create_local_resources(
-            dynamodb_client=clients["dynamodb"],
-            s3_client=clients["s3"],
-            sqs_client=clients["sqs"],
-            names=NAMES,
-        )
-        clients["ses"].verify_email_identity(EmailAddress=SENDER)
-        container = build(test_settings())
-        queue = clients["sqs"].get_queue_url(QueueName=NAMES.dead_letter_queue)["QueueUrl"]
-        pump = StreamPump(
-            streams_client=clients["dynamodbstreams"],
-            dynamodb_client=clients["dynamodb"],
-            table_name=NAMES.submissions_table,
-            handler=make_handler(container.scoring),
-            sqs_client=clients["sqs"],
-            dead_letter_queue_url=queue,
-            region=REGION,
-        )
-        client = TestClient(create_app(container), raise_server_exceptions=False)
-        yield World(clients, container, client, pump)
+from conftest import (
+    HADS_EXAMPLE,
+    NAMES,
+    World,
+    assert_problem,
+    make_trial,
+    submission,
+)
 
 
 @pytest.fixture
-def aws(world: World) -> dict[str, Any]:
-    return world.aws
-
-
-@pytest.fixture
-def container(world: World) -> Container:
-    return world.container
-
-
-@pytest.fixture
-def client(world: World) -> TestClient:
-    return world.client
-
-
-@pytest.fixture
-def pump(world: World) -> StreamPump:
-    return world.pump
+def world(module_world: World) -> World:
+    """This module's tests share one moto world; each uses trial ids of its own."""
+    return module_world
 
 
 _trial_numbers = itertools.count(1)
@@ -122,15 +67,6 @@ def idempotency_records(aws: dict[str, Any]) -> list[Any]:
         for i in aws["dynamodb"].scan(TableName=NAMES.main_table, ConsistentRead=True)["Items"]
         if i["pk"]["S"].startswith("IDEM#")
     ]
-
-
-def assert_problem(response: Any, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM)
-    body = response.json()
-    assert {"type", "title", "status", "detail"} <= body.keys()
-    assert body["status"] == status
-    return body
 
 
 def post_concurrently(
