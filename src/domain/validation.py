@@ -84,7 +84,9 @@ def validate_responses(
         # bool is a subclass of int; JSON true/false is not an answer on any scale.
         if isinstance(value, bool) or not isinstance(value, int):
             problems.append(
-                Problem(loc, f"item {number} must be an integer, got {value!r}", "not_integer")
+                Problem(
+                    loc, f"item {number} must be an integer, got {_shown(value)}", "not_integer"
+                )
             )
         elif not low <= value <= high:
             problems.append(
@@ -167,3 +169,9 @@ def validate_notes(
     if problems:
         raise InvalidSubmission(problems)
     return kept or None
+
+
+def _shown(value: object, limit: int = 40) -> str:
+    """The offending value as typed, shortened: refusals never echo a large body back."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

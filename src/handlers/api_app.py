@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AwareDatetime, TypeAdapter
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from domain.errors import Problem as DomainProblem
@@ -25,6 +26,7 @@ from domain.instruments import CATALOGUE, instrument_to_dict
 from handlers import schemas
 from handlers.api_errors import (
     BodyLimitMiddleware,
+    http_error_response,
     install_error_handlers,
     problem_response,
     request_validation_locs,
@@ -46,6 +48,7 @@ logger = Logger(service="cmt-collect", child=True)
 _bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer <key>`")
 TRIAL_ID = r"^[a-z0-9][a-z0-9-]{2,62}$"
 PARTICIPANT_ID = r"^[A-Za-z0-9_-]{1,64}$"
+PARSE_ERROR = "There was an error parsing the body"  # FastAPI's 400 for unparsable bodies
 
 _AWARE_DATETIME: TypeAdapter[datetime] = TypeAdapter(AwareDatetime)
 
@@ -242,6 +245,26 @@ def create_app(container: Container) -> FastAPI:
         return request_validation_response(request, exc, extra)
 
     app.add_exception_handler(RequestValidationError, refuse_invalid_request)
+
+    async def refuse_unparsable_body(request: Request, exc: Exception) -> Response:
+        """A body that is not UTF-8 JSON at all (or nested too deeply to parse): key first."""
+        assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code != 400 or not str(exc.detail).startswith(PARSE_ERROR):
+            return await http_error_response(request, exc)
+        try:
+            await authorize_unparsed(request)
+        except ServiceError as refused:
+            return await service_error_response(request, refused)
+        return problem_response(
+            422,
+            code="validation-failed",
+            title="Validation failed",
+            detail="the body is not UTF-8 JSON, or is nested too deeply to parse",
+            instance=request.url.path,
+            errors=[{"loc": ["body"], "msg": "not parsable as JSON", "type": "json_invalid"}],
+        )
+
+    app.add_exception_handler(StarletteHTTPException, refuse_unparsable_body)
 
     Admin = Annotated[Principal, Depends(allow("admin"))]
     Coordinator = Annotated[Principal, Depends(allow("coordinator"))]

@@ -123,7 +123,7 @@ def request_validation_response(
     )
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+async def http_error_response(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     titles = {404: "Not found", 405: "Method not allowed", 413: "Payload too large"}
     title = titles.get(exc.status_code, "Error")
@@ -152,7 +152,7 @@ async def _request_validation(request: Request, exc: Exception) -> JSONResponse:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, service_error_response)
     app.add_exception_handler(RequestValidationError, _request_validation)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(StarletteHTTPException, http_error_response)
 
 
 class BodyLimitMiddleware:

@@ -1,8 +1,9 @@
 """The stream function's batch logic: Powertools partial batch responses around scoring.
 
 INSERTs of submission items are scored and counted; MODIFY/REMOVE and other items are
-ignored. Failures are reported per record (ReportBatchItemFailures), so one bad record never
-blocks or repeats the rest of its batch.
+ignored. Failures are reported per record (ReportBatchItemFailures): Lambda (and the local
+pump) resumes from the first failed record, so records after it are delivered again, which the
+idempotent scoring makes harmless.
 """
 
 from __future__ import annotations

@@ -29,12 +29,14 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 
 import conftest
 from handlers.api_app import create_app
+from handlers.stream_batch import make_handler
 from handlers.wiring import build
+from local.pump import StreamPump
 from local.template import create_local_resources
 
 SEED = 20261126
 TRIAL_ID = "cmt-pilot"
-MAX_EXAMPLES = 12
+MAX_EXAMPLES = 25
 PROBLEM_FIELDS = ("type", "title", "status", "detail")
 
 FUZZ_SETTINGS = settings(
@@ -53,7 +55,7 @@ class FuzzCounter:
 
     by_run: dict[str, int] = field(default_factory=dict)
     by_status: dict[int, int] = field(default_factory=dict)
-    started: float = field(default_factory=time.perf_counter)
+    started: float = 0.0
 
     def count(self, run: str, status: int) -> None:
         self.by_run[run] = self.by_run.get(run, 0) + 1
@@ -93,9 +95,12 @@ class Keys:
 @pytest.fixture(scope="module")
 def keys() -> Iterator[Keys]:
     """One moto account for the module: the cmt-pilot trial, its keys and a little data."""
+    COUNTER.started = time.perf_counter()
     with mock_aws():
         session = boto3.session.Session(region_name=conftest.REGION)
-        clients = {n: session.client(n) for n in ("dynamodb", "s3", "sqs", "ses")}
+        clients = {
+            n: session.client(n) for n in ("dynamodb", "dynamodbstreams", "s3", "sqs", "ses")
+        }
         create_local_resources(
             dynamodb_client=clients["dynamodb"],
             s3_client=clients["s3"],
@@ -114,6 +119,13 @@ def keys() -> Iterator[Keys]:
                     f"/v1/trials/{TRIAL_ID}/submissions", headers=trial.submitter, json=body
                 )
                 assert r.status_code == 201, r.text
+        StreamPump(
+            streams_client=clients["dynamodbstreams"],
+            dynamodb_client=clients["dynamodb"],
+            table_name=conftest.NAMES.submissions_table,
+            handler=make_handler(CONTAINER.scoring),
+            region=conftest.REGION,
+        ).drain()
         yield Keys(admin=trial.admin, coordinator=trial.coordinator)
     print(
         f"\nfuzz cases run: {COUNTER.total} "
@@ -121,6 +133,7 @@ def keys() -> Iterator[Keys]:
         f"statuses {dict(sorted(COUNTER.by_status.items()))}; "
         f"{time.perf_counter() - COUNTER.started:.1f} s"
     )
+    assert COUNTER.total > 0
 
 
 def problem_json_for_4xx(ctx: Any, response: Any, case: Any) -> bool | None:
@@ -146,7 +159,9 @@ CHECKS = [not_a_server_error, response_schema_conformance, problem_json_for_4xx]
 def _run(case: Any, run: str, headers: dict[str, str] | None) -> None:
     if headers is None:
         # no key at all: drop any bearer token generated from the security scheme
-        case.headers = {k: v for k, v in (case.headers or {}).items() if k.lower() != "authorization"}
+        case.headers = {
+            k: v for k, v in (case.headers or {}).items() if k.lower() != "authorization"
+        }
     response = case.call_and_validate(headers=headers, checks=CHECKS)
     COUNTER.count(run, response.status_code)
 
