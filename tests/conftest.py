@@ -49,7 +49,7 @@ os.environ.update(TEST_ENV)
 os.environ.pop("AWS_ENDPOINT_URL", None)
 
 
-def test_settings(**overrides: Any) -> Settings:
+def settings_for_tests(**overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "main_table": NAMES.main_table,
         "submissions_table": NAMES.submissions_table,
@@ -85,7 +85,7 @@ def moto_world() -> Iterator[World]:
             names=NAMES,
         )
         clients["ses"].verify_email_identity(EmailAddress=SENDER)
-        container = build(test_settings())
+        container = build(settings_for_tests())
         queue_url = clients["sqs"].get_queue_url(QueueName=NAMES.dead_letter_queue)["QueueUrl"]
         pump = StreamPump(
             streams_client=clients["dynamodbstreams"],

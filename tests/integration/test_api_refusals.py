@@ -23,8 +23,8 @@ from conftest import (
     assert_problem,
     make_trial,
     moto_world,
+    settings_for_tests,
     submission,
-    test_settings,
 )
 from handlers.api_app import create_app
 from handlers.wiring import build
@@ -464,7 +464,7 @@ def test_a_wrong_method_is_a_405_problem_with_allow(world: World, method: str, p
 
 
 def test_an_unexpected_failure_is_a_500_problem_without_internals(world: World) -> None:
-    broken = build(test_settings(main_table="no-such-table", submissions_table="nor-this-one"))
+    broken = build(settings_for_tests(main_table="no-such-table", submissions_table="nor-this-one"))
     client = TestClient(create_app(broken), raise_server_exceptions=False)
     for method, path, body in (
         ("GET", "/v1/trials/cmt-pilot", None),

@@ -73,7 +73,7 @@ COUNTER = FuzzCounter()
 # schema object. (Its lazy `schemathesis.pytest.from_fixture` loader rewrites the private
 # `Node._nodeid`, which pytest 9 no longer has.) Building the container makes no AWS call; the
 # clients it creates are served by moto once the module fixture below has started `mock_aws`.
-CONTAINER = build(conftest.test_settings())
+CONTAINER = build(conftest.settings_for_tests())
 APP = create_app(CONTAINER)
 
 

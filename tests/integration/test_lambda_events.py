@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from conftest import TEST_ENV, submission, test_settings
+from conftest import TEST_ENV, settings_for_tests, submission
 from handlers.wiring import Container, build
 from services.records import Trial
 from services.trials import TrialInput
@@ -112,7 +112,7 @@ def parsed(result: dict[str, Any]) -> Any:
 def api(aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     for name, value in TEST_ENV.items():
         monkeypatch.setenv(name, value)
-    setup = build(test_settings())
+    setup = build(settings_for_tests())
     setup.keys.install(api_key=ADMIN_KEY, role="admin", trial_id="*", label="sample admin")
     setup.keys.install(
         api_key=COORDINATOR_KEY, role="coordinator", trial_id="cmt-pilot", label="sample"
@@ -125,7 +125,7 @@ def api(aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> ModuleType:
 
 @pytest.fixture
 def seeding(aws: dict[str, Any]) -> Container:
-    return build(test_settings())
+    return build(settings_for_tests())
 
 
 def seed_trial(container: Container) -> Trial:

@@ -77,7 +77,7 @@ class Stack:
 def stack(aws: dict[str, Any], tmp_path: pathlib.Path) -> Iterator[Stack]:
     """The app and the stream pump on moto, with every sent mail also written to an outbox."""
     outbox = tmp_path / "outbox"
-    container = build(conftest.test_settings(outbox_dir=str(outbox)))
+    container = build(conftest.settings_for_tests(outbox_dir=str(outbox)))
     queue_url = aws["sqs"].get_queue_url(QueueName=conftest.NAMES.dead_letter_queue)["QueueUrl"]
     pump = StreamPump(
         streams_client=aws["dynamodbstreams"],
