@@ -428,6 +428,10 @@ def _reliable_change(subscale: Subscale, pairs: Sequence[Pair]) -> dict[str, Any
         "improved": counts["improved"],
         "no_reliable_change": counts["no_reliable_change"],
         "deteriorated": counts["deteriorated"],
+        "participants": [
+            {"participant_id": c.participant_id, "rci": c.rci, "category": c.category}
+            for c in changes
+        ],
     }
 
 

@@ -447,3 +447,25 @@ def test_z_matches_the_spss_formula_for_any_completers_scores(
     assert anxiety["wilcoxon"]["z"] == pytest.approx(z, rel=1e-9, abs=1e-12)
     assert anxiety["pre"]["mean"] == pytest.approx(statistics.mean(a for a, _ in pairs))
     assert anxiety["wilcoxon"]["z"] <= 0
+
+
+def test_reliable_change_is_reported_per_participant_with_jacobson_truax_by_hand() -> None:
+    people, scores = pilot_trial()
+    change = row(report_of(people, scores), "hads", "anxiety")["reliable_change"]
+    # Jacobson & Truax, written out: SE = SD_pre * sqrt(1 - .83), S_diff = sqrt(2) * SE
+    sd_pre = statistics.stdev(ANXIETY_PRE[p] for p in sorted(ANXIETY_PRE))
+    s_diff = math.sqrt(2) * sd_pre * math.sqrt(1 - 0.83)
+    expected = {}
+    for pid in sorted(ANXIETY_PRE):
+        rci = (ANXIETY_POST[pid] - ANXIETY_PRE[pid]) / s_diff
+        # HADS anxiety improves downwards
+        expected[pid] = (
+            "improved" if rci < -1.96 else "deteriorated" if rci > 1.96 else ("no_reliable_change")
+        )
+        got = next(p for p in change["participants"] if p["participant_id"] == pid)
+        assert got["rci"] == pytest.approx(rci, abs=1e-12)
+        assert got["category"] == expected[pid]
+    categories = list(expected.values())
+    assert change["improved"] == categories.count("improved")
+    assert change["deteriorated"] == categories.count("deteriorated")
+    assert change["no_reliable_change"] == categories.count("no_reliable_change")
