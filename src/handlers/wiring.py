@@ -6,6 +6,8 @@ the local stack call it with their own settings (and a moto endpoint via AWS_END
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +40,26 @@ CLIENT_CONFIG = Config(
 )
 
 
+class LazyClient:
+    """A boto3 client created on first use, once per container.
+
+    The API function needs S3 and SES only on a few routes; deferring those clients keeps
+    them out of every cold start (DynamoDB, used by every request, is built eagerly).
+    """
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self._factory = factory
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._factory()
+        return getattr(self._client, name)
+
+
 @dataclass
 class Container:
     settings: Settings
@@ -63,8 +85,8 @@ def build(
 ) -> Container:
     session = session or boto3.session.Session(region_name=settings.region)
     dynamodb = session.client("dynamodb", config=CLIENT_CONFIG)
-    s3 = session.client("s3", config=CLIENT_CONFIG)
-    ses = session.client("ses", config=CLIENT_CONFIG)
+    s3 = LazyClient(lambda: session.client("s3", config=CLIENT_CONFIG))
+    ses = LazyClient(lambda: session.client("ses", config=CLIENT_CONFIG))
     main = MainStore(DynamoTable(dynamodb, settings.main_table))
     submissions = SubmissionStore(DynamoTable(dynamodb, settings.submissions_table))
     audit = AuditLog(main, clock)
