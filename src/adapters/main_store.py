@@ -206,15 +206,21 @@ class MainStore:
         items = self.table.query_all(pk=keys.trial_pk(trial_id), prefix=keys.PARTICIPANT_PREFIX)
         return [_participant_from_item(i) for i in items]
 
-    def mark_done(self, trial_id: str, participant_id: str, slot: str) -> None:
-        """Record a scored slot for adherence; ADD to a set is naturally idempotent."""
-        with contextlib.suppress(ConditionFailed):  # erased meanwhile: nothing to mark
+    def mark_done(self, trial_id: str, participant_id: str, slot: str) -> bool:
+        """Record a submitted slot (adherence); ADD to a set is naturally idempotent.
+
+        False when the participant no longer exists (erased): nothing is marked.
+        """
+        try:
             self.table.update(
                 keys.participant(trial_id, participant_id),
                 update="ADD done :slot",
                 condition="attribute_exists(pk)",
                 values={":slot": {slot}},
             )
+        except ConditionFailed:
+            return False
+        return True
 
     def delete_participant(self, trial_id: str, participant_id: str) -> None:
         self.table.delete(keys.participant(trial_id, participant_id))

@@ -112,7 +112,10 @@ class ParticipantOut(BaseModel):
 
 class ParticipantProgress(ParticipantOut):
     done: list[str] = Field(
-        description="scheduled 'instrument#timepoint' slots with a scored submission"
+        description=(
+            "scheduled 'instrument#timepoint' slots with a submission"
+            " (marked by the stream function within seconds)"
+        )
     )
     missing: list[str] = Field(description="scheduled slots without one yet")
 

@@ -111,7 +111,13 @@ class ScoringService:
 
     def process(self, item: Mapping[str, Any]) -> Outcome:
         submission = submission_from_item(item)
-        if self.main.get_participant(submission.trial_id, submission.participant_id) is None:
+        # marks the slot submitted (adherence) and, in the same call, finds out whether the
+        # participant still exists
+        if not self.main.mark_done(
+            submission.trial_id,
+            submission.participant_id,
+            f"{submission.instrument}#{submission.timepoint}",
+        ):
             # erased on request after the submission was accepted: keep nothing
             logger.info(
                 "skipping submission of an erased participant",
@@ -153,11 +159,6 @@ class ScoringService:
                 raise NotReady(f"{submission.supersedes} is not counted yet")
         if superseded is not None:
             self.main.mark_superseded(superseded, by=submission.submission_id)
-        self.main.mark_done(
-            submission.trial_id,
-            submission.participant_id,
-            f"{submission.instrument}#{submission.timepoint}",
-        )
         self.audit.record(
             Actor(key_id=str(item.get("key_id", "unknown")), role=str(item.get("role", "unknown"))),
             trial_id=submission.trial_id,
