@@ -393,6 +393,8 @@ def instrument_to_dict(instrument: Instrument) -> dict[str, object]:
         "items": instrument.items,
         "response_min": instrument.response_min,
         "response_max": instrument.response_max,
+        "item_count": instrument.items,
+        "response_range": [instrument.response_min, instrument.response_max],
         "anchors": (
             instrument.anchors if isinstance(instrument.anchors, str) else list(instrument.anchors)
         ),

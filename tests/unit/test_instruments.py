@@ -295,6 +295,8 @@ def test_the_public_definition_is_json_ready_and_carries_the_missing_item_rule()
         "items",
         "response_min",
         "response_max",
+        "item_count",
+        "response_range",
         "anchors",
         "reverse_items",
         "subscales",
@@ -307,6 +309,7 @@ def test_the_public_definition_is_json_ready_and_carries_the_missing_item_rule()
     }
     assert json.loads(json.dumps(public)) == public
     assert public["probe"] == "I get critical and angry with myself:"
+    assert (public["item_count"], public["response_range"]) == (21, [0, 4])
     assert str(public["missing_item_rule"]).startswith("A subscale is scored when at most")
     first = public["subscales"][0]  # type: ignore[index]
     assert first == {
