@@ -329,7 +329,10 @@ def hodges_lehmann(differences: Sequence[float]) -> float | None:
     -----
     This is the estimate R reports as ``wilcox.test(post, pre, paired = TRUE,
     conf.int = TRUE)$estimate`` ("(pseudo)median") when it computes it exactly. There
-    are n(n+1)/2 Walsh averages; trial sizes keep that small.
+    are n(n+1)/2 Walsh averages, too many to list for large trials, so the median ones are
+    selected without listing them: bisection over the floating-point values with an O(n)
+    two-pointer count of the pair sums at or below a bound, in O(n log n) time and O(n)
+    memory. The result is the same pair sum the full list would give.
 
     References
     ----------
@@ -345,8 +348,53 @@ def hodges_lehmann(differences: Sequence[float]) -> float | None:
     ds = sorted(_check_real(d, "difference") for d in differences)
     if not ds:
         return None
-    walsh = [(ds[i] + ds[j]) / 2 for i in range(len(ds)) for j in range(i, len(ds))]
-    return _median(walsh)
+    m = len(ds) * (len(ds) + 1) // 2
+    if m % 2:
+        return _kth_pair_sum(ds, (m + 1) // 2) / 2
+    return (_kth_pair_sum(ds, m // 2) + _kth_pair_sum(ds, m // 2 + 1)) / 4
+
+
+def _pair_sums_at_most(ds: Sequence[float], bound: float) -> int:
+    """How many pairs i <= j of the sorted ``ds`` have ``ds[i] + ds[j] <= bound``."""
+    count = 0
+    j = len(ds) - 1
+    for i, d in enumerate(ds):
+        while j >= i and d + ds[j] > bound:
+            j -= 1
+        if j < i:
+            break
+        count += j - i + 1
+    return count
+
+
+def _largest_pair_sum_at_most(ds: Sequence[float], bound: float) -> float:
+    best = -math.inf
+    j = len(ds) - 1
+    for i, d in enumerate(ds):
+        while j >= i and d + ds[j] > bound:
+            j -= 1
+        if j < i:
+            break
+        best = max(best, d + ds[j])
+    return best
+
+
+def _kth_pair_sum(ds: Sequence[float], k: int) -> float:
+    """The k-th smallest (1-based) of the sums ``ds[i] + ds[j]``, i <= j, of sorted ``ds``.
+
+    Bisection keeps count(<= lo) < k <= count(<= hi) until lo and hi are neighbouring
+    floats; every pair sum in (lo, hi] is then hi itself, the k-th sum.
+    """
+    lo = 2 * ds[0] - 1.0
+    hi = 2 * ds[-1]
+    while True:
+        mid = lo + (hi - lo) / 2
+        if mid <= lo or mid >= hi:
+            return _largest_pair_sum_at_most(ds, hi)
+        if _pair_sums_at_most(ds, mid) >= k:
+            hi = mid
+        else:
+            lo = mid
 
 
 def _direction(w_plus: float, w_minus: float) -> Direction:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import doctest
 import itertools
 import math
+import random
 import statistics as stdlib_statistics
 import warnings
+from collections.abc import Callable
 
 import pytest
 from hypothesis import assume, given, settings
@@ -287,6 +289,49 @@ def test_hodges_lehmann_matches_a_brute_force_median_of_walsh_averages(
 ) -> None:
     walsh = [(a + b) / 2 for a, b in itertools.combinations_with_replacement(differences, 2)]
     assert hodges_lehmann([float(d) for d in differences]) == stdlib_statistics.median(walsh)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.floats(-110, 110, allow_nan=False).map(lambda x: round(x, 3)), min_size=1, max_size=60
+    )
+)
+def test_hodges_lehmann_of_fractional_differences_matches_the_brute_force_median(
+    differences: list[float],
+) -> None:
+    # prorated scores make fractional differences; the selection must still find the
+    # very same Walsh average the full list's median gives
+    walsh = [(a + b) / 2 for a, b in itertools.combinations_with_replacement(differences, 2)]
+    assert hodges_lehmann(differences) == stdlib_statistics.median(walsh)
+
+
+def test_hodges_lehmann_of_ten_thousand_differences_needs_no_list_of_fifty_million() -> None:
+    import tracemalloc
+
+    rng = random.Random(7)
+    differences = [rng.randint(-20, 5) + rng.choice((0.0, 0.5, 1 / 7)) for _ in range(10_000)]
+    tracemalloc.start()
+    estimate = hodges_lehmann(differences)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    # independent check without listing the averages: exactly half of the n(n+1)/2 Walsh
+    # averages lie at or below the median, counted by brute force over value pairs
+    values = sorted(set(differences))
+    counts = {v: differences.count(v) for v in values}
+
+    def walsh_count(keep: Callable[[float], bool]) -> int:
+        return sum(
+            (counts[a] * (counts[a] + 1) // 2 if a == b else counts[a] * counts[b])
+            for i, a in enumerate(values)
+            for b in values[i:]
+            if keep((a + b) / 2)
+        )
+
+    m = 10_000 * 10_001 // 2
+    assert walsh_count(lambda w: w <= estimate) >= m / 2
+    assert walsh_count(lambda w: w >= estimate) >= m / 2
+    assert peak < 5_000_000  # bytes: a list of 50 million averages would need gigabytes
 
 
 def test_paired_change_reports_the_hodges_lehmann_shift_of_post_minus_pre() -> None:
