@@ -5,15 +5,15 @@ Mangum would run it on every invocation.
 """
 
 from mangum import Mangum
+from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 
 from handlers.api_app import create_app
 from handlers.settings import get_settings
 from handlers.wiring import build
 
-app = create_app(build(get_settings()))
-# problem+json is text: without this Mangum would base64-encode error bodies on REST v1
+container = build(get_settings())
+app = create_app(container)
+# problem+json is text too: without it Mangum would base64-encode error bodies on REST v1
 handler = Mangum(
-    app,
-    lifespan="off",
-    text_mime_types=["application/json", "application/problem+json", "text/", "image/svg+xml"],
+    app, lifespan="off", text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, "application/problem+json"]
 )

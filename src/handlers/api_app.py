@@ -43,7 +43,7 @@ from services.records import Participant, Role, Trial
 from services.submit import SubmissionInput
 from services.trials import TrialInput
 
-logger = Logger(service="cmt-collect", child=True)
+logger = Logger(service="cmt-collect")  # the parent: JSON to stdout
 
 _bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer <key>`")
 TRIAL_ID = r"^[a-z0-9][a-z0-9-]{2,62}$"
@@ -80,8 +80,13 @@ class RequestLogMiddleware:
                 status_holder["sent"] = True
             await send(message)
 
-        aws_context = scope.get("aws.context")
-        request_id = getattr(aws_context, "aws_request_id", None) or _header(scope, b"x-request-id")
+        # API Gateway's request id (what a client can quote), else Lambda's, else a header
+        gateway = (scope.get("aws.event") or {}).get("requestContext") or {}
+        request_id = (
+            gateway.get("requestId")
+            or getattr(scope.get("aws.context"), "aws_request_id", None)
+            or _header(scope, b"x-request-id")
+        )
         try:
             await self.app(scope, receive, send_wrapper)
         except Exception:
