@@ -33,8 +33,6 @@ BENCH_DIR = pathlib.Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 if str(BENCH_DIR) not in sys.path:
     sys.path.insert(0, str(BENCH_DIR))
-# the handlers' one-line-per-request logs would bury the table (the measured code still logs)
-os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 
 from cold_start import TARGET_RATIO, ColdStartResult, measure_cold_start  # noqa: E402
 from machine import machine_info  # noqa: E402
