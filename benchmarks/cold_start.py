@@ -56,9 +56,10 @@ def cold_env() -> dict[str, str]:
     }
 
 
-def _import_seconds(module: str, env: dict[str, str]) -> float:
+def _python(args: list[str], module: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run a fresh interpreter that imports `module`; raise with its stderr if that fails."""
     done = subprocess.run(
-        [sys.executable, "-c", _TIMER.format(module=module)],
+        [sys.executable, *args],
         env=env,
         cwd=BENCH_DIR,
         capture_output=True,
@@ -68,6 +69,11 @@ def _import_seconds(module: str, env: dict[str, str]) -> float:
     )
     if done.returncode != 0:
         raise RuntimeError(f"importing {module} failed:\n{done.stderr.strip()[-2000:]}")
+    return done
+
+
+def _import_seconds(module: str, env: dict[str, str]) -> float:
+    done = _python(["-c", _TIMER.format(module=module)], module, env)
     return float(done.stdout.strip().splitlines()[-1])
 
 
@@ -82,17 +88,7 @@ class ImportProfile:
 
 
 def import_profile(module: str, env: dict[str, str]) -> ImportProfile:
-    done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
-        env=env,
-        cwd=BENCH_DIR,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"importing {module} failed:\n{done.stderr.strip()[-2000:]}")
+    done = _python(["-X", "importtime", "-c", f"import {module}"], module, env)
     names: list[str] = []
     per_package: dict[str, float] = defaultdict(float)
     body = 0.0
