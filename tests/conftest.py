@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from moto import mock_aws
 
+from clock import TestClock
 from handlers.api_app import create_app
 from handlers.settings import Settings
 from handlers.stream_batch import make_handler
@@ -70,6 +71,7 @@ class World:
     container: Container
     client: TestClient
     pump: StreamPump
+    clock: TestClock
 
 
 @contextmanager
@@ -85,7 +87,8 @@ def moto_world() -> Iterator[World]:
             names=NAMES,
         )
         clients["ses"].verify_email_identity(EmailAddress=SENDER)
-        container = build(settings_for_tests())
+        clock = TestClock()
+        container = build(settings_for_tests(), clock=clock)
         queue_url = clients["sqs"].get_queue_url(QueueName=NAMES.dead_letter_queue)["QueueUrl"]
         pump = StreamPump(
             streams_client=clients["dynamodbstreams"],
@@ -97,7 +100,7 @@ def moto_world() -> Iterator[World]:
             region=REGION,
         )
         client = TestClient(create_app(container), raise_server_exceptions=False)
-        yield World(aws=clients, container=container, client=client, pump=pump)
+        yield World(aws=clients, container=container, client=client, pump=pump, clock=clock)
 
 
 @pytest.fixture

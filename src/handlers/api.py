@@ -1,7 +1,8 @@
 """Lambda entry point of the HTTP API (API Gateway HTTP API v2 or REST v1 events).
 
 Clients and services are built once per container at cold start; lifespan is off because
-Mangum would run it on every invocation.
+Mangum would run it on every invocation. `make_handler` wraps any container (a test's, with
+its own clock) exactly as the deployed function wraps the one built from the environment.
 """
 
 from mangum import Mangum
@@ -9,11 +10,17 @@ from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 
 from handlers.api_app import create_app
 from handlers.settings import get_settings
-from handlers.wiring import build
+from handlers.wiring import Container, build
+
+# problem+json is text too: without it Mangum would base64-encode error bodies on REST v1
+TEXT_MIME_TYPES = [*DEFAULT_TEXT_MIME_TYPES, "application/problem+json"]
+
+
+def make_handler(container: Container) -> Mangum:
+    """The Lambda handler serving the API of `container`."""
+    return Mangum(create_app(container), lifespan="off", text_mime_types=TEXT_MIME_TYPES)
+
 
 container = build(get_settings())
-app = create_app(container)
-# problem+json is text too: without it Mangum would base64-encode error bodies on REST v1
-handler = Mangum(
-    app, lifespan="off", text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, "application/problem+json"]
-)
+handler = make_handler(container)
+app = handler.app

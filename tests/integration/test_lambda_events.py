@@ -14,13 +14,16 @@ import importlib
 import io
 import json
 import sys
+from datetime import timedelta
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pytest
 
+from clock import SAMPLE_NOW, TestClock
 from conftest import TEST_ENV, settings_for_tests, submission
+from handlers.api import make_handler
 from handlers.wiring import Container, build
 from services.records import Trial
 from services.trials import TrialInput
@@ -92,7 +95,7 @@ def header(result: dict[str, Any], name: str) -> str | None:
     return None
 
 
-def invoke(api: ModuleType, name: str, event: dict[str, Any] | None = None) -> dict[str, Any]:
+def invoke(api: Any, name: str, event: dict[str, Any] | None = None) -> dict[str, Any]:
     result = api.handler(event if event is not None else load(name), context(name))
     assert isinstance(result["statusCode"], int)
     return dict(result)
@@ -108,24 +111,41 @@ def parsed(result: dict[str, Any]) -> Any:
     return json.loads(text)
 
 
-@pytest.fixture
-def api(aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    for name, value in TEST_ENV.items():
-        monkeypatch.setenv(name, value)
-    setup = build(settings_for_tests())
-    setup.keys.install(api_key=ADMIN_KEY, role="admin", trial_id="*", label="sample admin")
-    setup.keys.install(
+def install_sample_keys(container: Container) -> None:
+    container.keys.install(api_key=ADMIN_KEY, role="admin", trial_id="*", label="sample admin")
+    container.keys.install(
         api_key=COORDINATOR_KEY, role="coordinator", trial_id="cmt-pilot", label="sample"
     )
-    # a cold start inside this moto world: the module builds its container at import
+
+
+@pytest.fixture
+def cold_start(aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """The deployed module itself, imported (a cold start) inside this moto world."""
+    for name, value in TEST_ENV.items():
+        monkeypatch.setenv(name, value)
+    install_sample_keys(build(settings_for_tests()))
     if "handlers.api" in sys.modules:
         return importlib.reload(sys.modules["handlers.api"])
     return importlib.import_module("handlers.api")
 
 
+@pytest.fixture(params=[0, 400, 800], ids=["recorded", "next-year", "two-years-on"])
+def clock(request: pytest.FixtureRequest) -> TestClock:
+    """The events were recorded on 2026-11-26; they must still work years later."""
+    return TestClock(start=SAMPLE_NOW + timedelta(days=request.param))
+
+
 @pytest.fixture
-def seeding(aws: dict[str, Any]) -> Container:
-    return build(settings_for_tests())
+def api(aws: dict[str, Any], clock: TestClock) -> SimpleNamespace:
+    """The Lambda handler as `handlers.api` builds it, on a container with the test clock."""
+    container = build(settings_for_tests(), clock=clock)
+    install_sample_keys(container)
+    return SimpleNamespace(handler=make_handler(container))
+
+
+@pytest.fixture
+def seeding(aws: dict[str, Any], clock: TestClock) -> Container:
+    return build(settings_for_tests(), clock=clock)
 
 
 def seed_trial(container: Container) -> Trial:
@@ -150,7 +170,7 @@ def test_every_sample_api_event_has_an_expected_answer() -> None:
 
 
 def test_the_sample_events_set_up_and_use_a_trial_through_the_lambda_handler(
-    api: ModuleType, seeding: Container
+    api: SimpleNamespace, seeding: Container
 ) -> None:
     answers: dict[str, Any] = {}
     for name, expected in SEQUENCE:
@@ -182,7 +202,7 @@ def test_the_sample_events_set_up_and_use_a_trial_through_the_lambda_handler(
 
 
 def test_each_sample_event_is_answered_on_a_seeded_trial(
-    api: ModuleType, seeding: Container
+    api: SimpleNamespace, seeding: Container
 ) -> None:
     """Seeded as an operator would; no event's answer depends on another's here."""
     seeding.reporting.publish(seed_trial(seeding))
@@ -193,7 +213,7 @@ def test_each_sample_event_is_answered_on_a_seeded_trial(
 
 
 def test_a_refusal_through_the_lambda_handler_is_a_problem_with_its_headers(
-    api: ModuleType, seeding: Container
+    api: SimpleNamespace, seeding: Container
 ) -> None:
     seed_trial(seeding)
     event = load("api_get_summary.json")
@@ -216,7 +236,7 @@ def test_a_refusal_through_the_lambda_handler_is_a_problem_with_its_headers(
     ]
 
 
-def test_a_rest_api_v1_event_for_an_unknown_route_is_a_404_problem(api: ModuleType) -> None:
+def test_a_rest_api_v1_event_for_an_unknown_route_is_a_404_problem(api: SimpleNamespace) -> None:
     event = load("api_v1_rest_health.json")
     event["path"] = "/v1/nowhere"
     event["pathParameters"] = {"proxy": "v1/nowhere"}
@@ -224,3 +244,13 @@ def test_a_rest_api_v1_event_for_an_unknown_route_is_a_404_problem(api: ModuleTy
     assert result["statusCode"] == 404
     problem = parsed(result)
     assert problem["status"] == 404 and "/v1/nowhere" in problem["detail"]
+
+
+def test_the_deployed_module_answers_the_date_free_events_after_a_cold_start(
+    cold_start: ModuleType,
+) -> None:
+    for name in ("api_health.json", "api_v1_rest_health.json", "api_instruments.json"):
+        result = invoke(cold_start, name)
+        assert result["statusCode"] == 200, (name, body_of(result))
+    result = invoke(cold_start, "api_put_trial.json")
+    assert result["statusCode"] == 201, body_of(result)
