@@ -15,7 +15,6 @@ from aws_lambda_powertools import Logger
 from fastapi import Depends, FastAPI, Header, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import AwareDatetime, TypeAdapter
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -26,6 +25,7 @@ from domain.instruments import CATALOGUE, instrument_to_dict
 from handlers import schemas
 from handlers.api_errors import (
     BodyLimitMiddleware,
+    UnicodeCheckedRoute,
     http_error_response,
     install_error_handlers,
     problem_response,
@@ -39,6 +39,7 @@ from services.audit import Actor
 from services.auth import Principal, require
 from services.clock import iso
 from services.errors import NotFound, ServiceError, ValidationFailed
+from services.paging import BadCursor
 from services.records import Participant, Role, Trial
 from services.submit import SubmissionInput
 from services.trials import TrialInput
@@ -49,8 +50,6 @@ _bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bea
 TRIAL_ID = r"^[a-z0-9][a-z0-9-]{2,62}$"
 PARTICIPANT_ID = r"^[A-Za-z0-9_-]{1,64}$"
 PARSE_ERROR = "There was an error parsing the body"  # FastAPI's 400 for unparsable bodies
-
-_AWARE_DATETIME: TypeAdapter[datetime] = TypeAdapter(AwareDatetime)
 
 TrialIdPath = Annotated[str, Path(pattern=TRIAL_ID)]
 ParticipantIdPath = Annotated[str, Path(pattern=PARTICIPANT_ID)]
@@ -173,7 +172,7 @@ def _readable_submission(body: dict[str, Any], refused: set[str]) -> SubmissionI
         completed_at=(
             datetime.min.replace(tzinfo=UTC)
             if "completed_at" in refused
-            else _AWARE_DATETIME.validate_python(body["completed_at"])
+            else schemas.parse_timestamp(body["completed_at"], earliest=schemas.EARLIEST_COMPLETION)
         ),
         responses=responses if isinstance(responses, dict) else {},
         notes=notes if isinstance(notes, dict) else None,
@@ -191,6 +190,7 @@ def create_app(container: Container) -> FastAPI:
         ),
         responses=PROBLEM_RESPONSES,
     )
+    app.router.route_class = UnicodeCheckedRoute
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(RequestLogMiddleware)
@@ -549,8 +549,8 @@ def create_app(container: Container) -> FastAPI:
     def audit(
         trial_id: TrialIdPath,
         principal: Coordinator,
-        from_: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-        to: Annotated[AwareDatetime | None, Query()] = None,
+        from_: Annotated[schemas.QueryTimestamp | None, Query(alias="from")] = None,
+        to: Annotated[schemas.QueryTimestamp | None, Query()] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
         cursor: Annotated[str | None, Query(max_length=2000)] = None,
     ) -> schemas.AuditPage:
@@ -562,7 +562,7 @@ def create_app(container: Container) -> FastAPI:
             events, next_cursor = container.audit.page(
                 trial_id, start=start, end=end, limit=limit, cursor=cursor
             )
-        except ValueError:
+        except BadCursor:
             raise ValidationFailed(
                 [
                     DomainProblem(

@@ -6,12 +6,15 @@ and unexpected failures (500 with a request id, never internals).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import json
+import re
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -37,6 +40,15 @@ _STATUS: dict[type[ServiceError], int] = {
 }
 
 
+class ProblemJSONResponse(JSONResponse):
+    """problem+json, ASCII-escaped: a refusal can always be encoded, whatever it quotes."""
+
+    media_type = PROBLEM_MEDIA_TYPE
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
 def problem_response(
     status: int,
     *,
@@ -57,7 +69,7 @@ def problem_response(
         body["instance"] = instance
     if errors is not None:
         body["errors"] = list(errors)
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+    return ProblemJSONResponse(body, status_code=status, headers=headers)
 
 
 def problems_to_errors(problems: Sequence[Problem]) -> list[dict[str, Any]]:
@@ -209,3 +221,67 @@ class BodyLimitMiddleware:
 
 
 Handler = Callable[[Request], Awaitable[Any]]
+
+
+# -- text that is not Unicode ---------------------------------------------------------------
+#
+# JSON can spell a lone UTF-16 surrogate ("\\ud800"): a JavaScript front end does when it cuts
+# a string inside an emoji. Such text cannot be stored as UTF-8, e-mailed or exported, so the
+# rule is: refuse it, 422 naming every field (keys included), and never replace it silently
+# (a participant's words are kept as given or not at all). The check runs before the body is
+# validated, only when the raw bytes contain a surrogate escape at all.
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+LONE_SURROGATE = "text_not_unicode"
+LONE_SURROGATE_MSG = (
+    "contains an unpaired UTF-16 surrogate (text cut inside an emoji?): send well-formed "
+    "Unicode (in JavaScript, String.prototype.toWellFormed())"
+)
+
+
+def _has_surrogate(text: str) -> bool:
+    return any(0xD800 <= ord(ch) <= 0xDFFF for ch in text)
+
+
+def lone_surrogate_locs(value: Any, loc: tuple[Any, ...] = ("body",)) -> Iterator[list[Any]]:
+    """Where in a decoded JSON value a string (or an object key) holds a lone surrogate."""
+    if isinstance(value, str):
+        if _has_surrogate(value):
+            yield list(loc)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            where = (*loc, key.encode("utf-8", "backslashreplace").decode("ascii", "replace"))
+            if _has_surrogate(key):
+                yield list(where)
+            else:
+                yield from lone_surrogate_locs(item, (*loc, key))
+    elif isinstance(value, list):
+        for n, item in enumerate(value):
+            yield from lone_surrogate_locs(item, (*loc, n))
+
+
+class UnicodeCheckedRoute(APIRoute):
+    """An API route that refuses JSON bodies holding lone surrogates (see above)."""
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Any]]:
+        handler = super().get_route_handler()
+
+        async def checked(request: Request) -> Any:
+            body = await request.body()
+            if body and _SURROGATE_ESCAPE.search(body):
+                try:
+                    decoded = json.loads(body)
+                except (ValueError, RecursionError):
+                    decoded = None  # FastAPI's own parser refuses it next
+                locs = list(lone_surrogate_locs(decoded))
+                if locs:
+                    raise RequestValidationError(
+                        [
+                            {"loc": loc, "msg": LONE_SURROGATE_MSG, "type": LONE_SURROGATE}
+                            for loc in locs
+                        ],
+                        body=None,
+                    )
+            return await handler(request)
+
+        return checked

@@ -2,14 +2,75 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    PlainValidator,
+    StringConstraints,
+    WithJsonSchema,
+)
+from pydantic_core import PydanticCustomError
 
 TrialId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{2,62}$")]
 ParticipantId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 Timepoint = Annotated[str, StringConstraints(min_length=1, max_length=32)]
 ResponseValue = Annotated[Any, Field(description="integer in the instrument's range, or null")]
+
+# RFC 3339 date-time: a string with an explicit offset (Z or +hh:mm), at most microseconds
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:[Zz]|[+-]\d{2}:\d{2})"
+)
+EARLIEST_COMPLETION = datetime(2000, 1, 1, tzinfo=UTC)
+EARLIEST_QUERY = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)
+TIMESTAMP_RULE = (
+    "an RFC 3339 date-time string with a UTC offset, e.g. 2026-11-20T10:15:00Z or "
+    "2026-11-20T11:15:00+01:00 (at most 6 fractional digits); numbers and times without an "
+    "offset are refused"
+)
+
+
+def parse_timestamp(value: object, *, earliest: datetime = EARLIEST_QUERY) -> datetime:
+    """An aware UTC datetime from an RFC 3339 string, or a pydantic error naming the rule."""
+    if not isinstance(value, str):
+        raise PydanticCustomError("timestamp_type", f"must be {TIMESTAMP_RULE}")
+    if _RFC3339.fullmatch(value) is None:
+        raise PydanticCustomError("timestamp_format", f"must be {TIMESTAMP_RULE}")
+    try:
+        moment = datetime.fromisoformat(value.upper().replace("Z", "+00:00")).astimezone(UTC)
+    except (ValueError, OverflowError):
+        moment = None
+    if moment is None or not earliest <= moment <= LATEST:
+        raise PydanticCustomError(
+            "timestamp_range",
+            f"must lie between {earliest:%Y-%m-%d} and 9999-12-31 in UTC",
+        )
+    return moment
+
+
+def _completion(value: object) -> datetime:
+    return parse_timestamp(value, earliest=EARLIEST_COMPLETION)
+
+
+_TIMESTAMP_SCHEMA = {"type": "string", "format": "date-time", "example": "2026-11-20T10:15:00Z"}
+#: When a questionnaire was completed: RFC 3339 with offset, from 2000-01-01 (see TIMESTAMP_RULE).
+CompletedAt = Annotated[
+    datetime,
+    PlainValidator(_completion),
+    WithJsonSchema({**_TIMESTAMP_SCHEMA, "description": f"{TIMESTAMP_RULE}; from 2000-01-01"}),
+]
+#: A bound of a time range in a query: RFC 3339 with offset, 1970-01-01 to 9999-12-31 UTC.
+QueryTimestamp = Annotated[
+    datetime,
+    PlainValidator(parse_timestamp),
+    WithJsonSchema({**_TIMESTAMP_SCHEMA, "description": TIMESTAMP_RULE}),
+]
 
 
 class Strict(BaseModel):
@@ -125,7 +186,7 @@ class SubmissionIn(Strict):
     instrument: Annotated[str, StringConstraints(min_length=1, max_length=32)]
     instrument_version: Annotated[str, StringConstraints(min_length=1, max_length=16)] | None = None
     timepoint: Timepoint
-    completed_at: AwareDatetime
+    completed_at: CompletedAt
     responses: dict[str, ResponseValue] = Field(
         description="item number (as a string, 1-based) -> integer chosen, or null if skipped",
         max_length=100,

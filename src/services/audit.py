@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from services.clock import Clock, iso, new_ulid
+from services.paging import decode_cursor, encode_cursor
 from services.records import AuditEvent
 
 
@@ -18,21 +17,6 @@ class AuditStore(Protocol):
     def audit_page(
         self, trial_id: str, *, start: str, end: str, limit: int, after: Mapping[str, Any] | None
     ) -> tuple[list[AuditEvent], dict[str, Any] | None]: ...
-
-
-def _decode_cursor(cursor: str, trial_id: str) -> dict[str, Any]:
-    """A cursor is the page's last key; refuse one from another trial (ValueError)."""
-    try:
-        after = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (ValueError, UnicodeError) as exc:
-        raise ValueError("malformed cursor") from exc
-    if (
-        not isinstance(after, dict)
-        or after.get("pk") != f"AUDIT#{trial_id}"
-        or not isinstance(after.get("sk"), str)
-    ):
-        raise ValueError("cursor of another listing")
-    return {"pk": after["pk"], "sk": after["sk"]}
 
 
 @dataclass(frozen=True)
@@ -71,9 +55,13 @@ class AuditLog:
     def page(
         self, trial_id: str, *, start: str, end: str, limit: int, cursor: str | None
     ) -> tuple[list[AuditEvent], str | None]:
-        after = _decode_cursor(cursor, trial_id) if cursor else None
+        """One page of the trial's audit events in [start, end]; BadCursor for a bad cursor."""
+        after = (
+            decode_cursor(cursor, pk=f"AUDIT#{trial_id}", sk_range=(start, end + "\uffff"))
+            if cursor
+            else None
+        )
         events, last = self.store.audit_page(
             trial_id, start=start, end=end, limit=limit, after=after
         )
-        next_cursor = base64.urlsafe_b64encode(json.dumps(last).encode()).decode() if last else None
-        return events, next_cursor
+        return events, encode_cursor(last) if last else None

@@ -153,7 +153,7 @@ def test_a_trial_with_its_own_alert_rules_alerts_by_them(aws, client, container,
 def test_the_weekly_schedule_event_mails_each_trial_with_coordinators_and_skips_the_rest(
     aws, client, container
 ):
-    from handlers import weekly_summary  # builds its container from the environment (moto)
+    from handlers import weekly_summary  # the deployed module (a cold start on moto)
 
     admin = container.keys.create(role="admin", trial_id="*", label="test").api_key
     keys = make_trial(client, container, participants=("P01", "P02"), admin_key=admin)
@@ -161,7 +161,8 @@ def test_the_weekly_schedule_event_mails_each_trial_with_coordinators_and_skips_
     event = json.loads((EVENTS / "weekly_summary_schedule.json").read_text())
     before = len(sent_messages())
 
-    result = weekly_summary.handler(event, None)
+    # the module's handler, wrapped around this world's container (and its test clock)
+    result = weekly_summary.make_handler(container)(event, None)
 
     assert sorted(result["summaries"], key=lambda s: s["trial_id"]) == [
         {"trial_id": "cmt-pilot", "sent_to": 1, "skipped": None},

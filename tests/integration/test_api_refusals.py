@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from clock import SAMPLE_NOW
 from conftest import (
     HADS_EXAMPLE,
     NAMES,
@@ -73,7 +74,8 @@ def locs(body: dict[str, Any]) -> list[list[Any]]:
 
 
 def future() -> str:
-    return (datetime.now(UTC) + timedelta(days=1)).isoformat().replace("+00:00", "Z")
+    """A day after the test clock's start (never the wall clock)."""
+    return (SAMPLE_NOW + timedelta(days=1)).isoformat().replace("+00:00", "Z")
 
 
 def with_responses(**changes: Any) -> dict[str, Any]:

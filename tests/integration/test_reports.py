@@ -187,13 +187,13 @@ def test_there_is_no_report_before_one_is_published(client, trial):
 
 
 def test_the_nightly_schedule_event_publishes_every_trials_report(aws, client, container, trial):
-    from handlers import prepost_report  # builds its container from the environment (moto)
+    from handlers import prepost_report  # the deployed module (a cold start on moto)
 
     admin = container.keys.create(role="admin", trial_id="*", label="test").api_key
     make_trial(client, container, trial_id="cmt-second", admin_key=admin)
     event = json.loads((EVENTS / "prepost_report_schedule.json").read_text())
 
-    result = prepost_report.handler(event, None)
+    result = prepost_report.make_handler(container)(event, None)
 
     published = {p["trial_id"]: p["json"] for p in result["published"]}
     assert published == {
