@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -263,10 +263,10 @@ def lone_surrogate_locs(value: Any, loc: tuple[Any, ...] = ("body",)) -> Iterato
 class UnicodeCheckedRoute(APIRoute):
     """An API route that refuses JSON bodies holding lone surrogates (see above)."""
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Any]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
-        async def checked(request: Request) -> Any:
+        async def checked(request: Request) -> Response:
             body = await request.body()
             if body and _SURROGATE_ESCAPE.search(body):
                 try:
