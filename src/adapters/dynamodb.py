@@ -144,8 +144,24 @@ class DynamoTable:
         attributes = response.get("Attributes")
         return deserialize(attributes) if attributes else None
 
-    def delete(self, key: Mapping[str, str]) -> None:
-        self.client.delete_item(TableName=self.name, Key=serialize(key))
+    def delete(
+        self,
+        key: Mapping[str, str],
+        *,
+        condition: str | None = None,
+        values: Mapping[str, Any] | None = None,
+    ) -> None:
+        kwargs: dict[str, Any] = {"TableName": self.name, "Key": serialize(key)}
+        if condition:
+            kwargs["ConditionExpression"] = condition
+        if values:
+            kwargs["ExpressionAttributeValues"] = serialize_values(values)
+        try:
+            self.client.delete_item(**kwargs)
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                raise ConditionFailed(None) from None
+            raise
 
     def query_page(
         self,

@@ -47,6 +47,19 @@ def alert(trial_id: str, participant_id: str, submission_id: str, rule_no: int) 
     return {"pk": trial_pk(trial_id), "sk": f"AL#{participant_id}#{submission_id}#{rule_no}"}
 
 
+def alert_cap(trial_id: str, participant_id: str, instrument: str, item: int) -> dict[str, str]:
+    """The last e-mail sent for one participant and rule (the 24-hour cap)."""
+    return {"pk": trial_pk(trial_id), "sk": f"AC#{participant_id}#{instrument}#{item}"}
+
+
+ALERT_CAP_PREFIX = "AC#"
+
+
+def alert_rate(trial_id: str, hour: str) -> dict[str, str]:
+    """Safety-alert e-mails of one trial in one clock hour (the hourly cap)."""
+    return {"pk": trial_pk(trial_id), "sk": f"AR#{hour}"}
+
+
 def audit_pk(trial_id: str) -> str:
     return f"AUDIT#{trial_id}"
 

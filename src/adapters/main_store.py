@@ -264,22 +264,33 @@ class MainStore:
         return _score_from_item(item) if item else None
 
     def mark_superseded(self, record: ScoreRecord, *, by: str) -> None:
-        self.table.update(
-            keys.score(
-                record.trial_id,
-                record.participant_id,
-                record.instrument,
-                record.timepoint,
-                record.seq,
-            ),
-            update="SET superseded_by = :by",
-            condition="attribute_exists(pk)",
-            values={":by": by},
-        )
+        """Note the correction on the superseded score, unless erasure removed it meanwhile."""
+        with contextlib.suppress(ConditionFailed):
+            self._update_existing(
+                keys.score(
+                    record.trial_id,
+                    record.participant_id,
+                    record.instrument,
+                    record.timepoint,
+                    record.seq,
+                ),
+                update="SET superseded_by = :by",
+                values={":by": by},
+            )
 
-    def list_scores(self, trial_id: str, participant_id: str | None = None) -> list[ScoreRecord]:
+    def _update_existing(
+        self, key: Mapping[str, str], *, update: str, values: Mapping[str, Any]
+    ) -> None:
+        """An update that never re-creates an item erasure has removed (ConditionFailed)."""
+        self.table.update(key, update=update, condition="attribute_exists(pk)", values=values)
+
+    def list_scores(
+        self, trial_id: str, participant_id: str | None = None, *, consistent: bool = False
+    ) -> list[ScoreRecord]:
         prefix = keys.SCORE_PREFIX + (f"{participant_id}#" if participant_id else "")
-        items = self.table.query_all(pk=keys.trial_pk(trial_id), prefix=prefix)
+        items = self.table.query_all(
+            pk=keys.trial_pk(trial_id), prefix=prefix, consistent=consistent
+        )
         return [_score_from_item(i) for i in items]
 
     def delete_score(self, record: ScoreRecord) -> None:
@@ -425,17 +436,115 @@ class MainStore:
     def mark_alert_sent(
         self, record: AlertRecord, *, sent_at: str, recipients: Iterable[str]
     ) -> None:
-        self.table.update(
-            keys.alert(
-                record.trial_id, record.participant_id, record.submission_id, record.rule_no
-            ),
-            update="SET sent_at = :at, recipients = :to",
-            values={":at": sent_at, ":to": list(recipients)},
-        )
+        with contextlib.suppress(ConditionFailed):
+            self._update_existing(
+                keys.alert(
+                    record.trial_id, record.participant_id, record.submission_id, record.rule_no
+                ),
+                update="SET sent_at = :at, recipients = :to",
+                values={":at": sent_at, ":to": list(recipients)},
+            )
 
-    def list_alerts(self, trial_id: str, participant_id: str | None = None) -> list[AlertRecord]:
+    def mark_alert_suppressed(self, record: AlertRecord, *, reason: str) -> None:
+        with contextlib.suppress(ConditionFailed):
+            self._update_existing(
+                keys.alert(
+                    record.trial_id, record.participant_id, record.submission_id, record.rule_no
+                ),
+                update="SET suppressed = :why",
+                values={":why": reason},
+            )
+
+    def claim_alert_email(
+        self,
+        record: AlertRecord,
+        *,
+        now: str,
+        not_since: str,
+        hour: str,
+        hourly_cap: int,
+        expires_at: int,
+    ) -> str | None:
+        """Claim the right to e-mail this alert; None when claimed, else why not.
+
+        Two conditional writes: the participant-and-rule item takes one e-mail per window
+        (no e-mail for this rule and participant since `not_since`, unless the holder is this
+        very submission: a retry), then the trial's hourly counter takes at most
+        `hourly_cap` (a retry of a claim already counted passes). Both are idempotent for
+        the same submission, so a redelivered record claims what it claimed before.
+        """
+        claim = f"{record.submission_id}#{record.rule_no}"
+        try:
+            self.table.update(
+                keys.alert_cap(
+                    record.trial_id, record.participant_id, record.rule.instrument, record.rule.item
+                ),
+                update="SET last_sent_at = :now, submission_id = :sid, entity = :entity, "
+                "participant_id = :pid",
+                condition=(
+                    "attribute_not_exists(pk) OR last_sent_at < :since OR submission_id = :sid"
+                ),
+                values={
+                    ":now": now,
+                    ":sid": record.submission_id,
+                    ":since": not_since,
+                    ":entity": "alert_cap",
+                    ":pid": record.participant_id,
+                },
+            )
+        except ConditionFailed:
+            return "participant_rule_24h"
+        try:
+            self.table.update(
+                keys.alert_rate(record.trial_id, hour),
+                update="ADD sent :one, claims :claim SET expires_at = :ttl",
+                condition="(attribute_not_exists(sent) OR sent < :cap) AND "
+                "NOT contains(claims, :claim_s)",
+                values={
+                    ":one": 1,
+                    ":claim": {claim},
+                    ":claim_s": claim,
+                    ":cap": hourly_cap,
+                    ":ttl": expires_at,
+                },
+            )
+        except ConditionFailed:
+            state = self.table.get(keys.alert_rate(record.trial_id, hour)) or {}
+            if claim in set(state.get("claims", ())):
+                return None  # counted by an earlier delivery of this record
+            # no e-mail goes out: give the participant-and-rule window back
+            with contextlib.suppress(ConditionFailed):
+                self.table.delete(
+                    keys.alert_cap(
+                        record.trial_id,
+                        record.participant_id,
+                        record.rule.instrument,
+                        record.rule.item,
+                    ),
+                    condition="submission_id = :sid",
+                    values={":sid": record.submission_id},
+                )
+            return "trial_hourly_cap"
+        return None
+
+    def delete_alert_caps(self, trial_id: str, participant_id: str) -> int:
+        """Remove the participant's e-mail cap items (they name the participant)."""
+        items = self.table.query_all(
+            pk=keys.trial_pk(trial_id),
+            prefix=f"{keys.ALERT_CAP_PREFIX}{participant_id}#",
+            consistent=True,
+        )
+        for item in items:
+            self.table.delete({"pk": item["pk"], "sk": item["sk"]})
+        return len(items)
+
+    def list_alerts(
+        self, trial_id: str, participant_id: str | None = None, *, consistent: bool = False
+    ) -> list[AlertRecord]:
         prefix = keys.ALERT_PREFIX + (f"{participant_id}#" if participant_id else "")
-        items = self.table.query_all(pk=keys.trial_pk(trial_id), prefix=prefix)
+        items = self.table.query_all(
+            pk=keys.trial_pk(trial_id), prefix=prefix, consistent=consistent
+        )
         return [
             AlertRecord(
                 trial_id=i["trial_id"],
@@ -452,6 +561,7 @@ class MainStore:
                 created_at=i["created_at"],
                 sent_at=i.get("sent_at"),
                 recipients=tuple(i.get("recipients", ())),
+                suppressed=i.get("suppressed"),
             )
             for i in items
         ]

@@ -302,6 +302,16 @@ def create_app(container: Container) -> FastAPI:
                 f"no instrument {instrument_id}" + (f" version {version}" if version else "")
             ) from None
 
+    def trial_input(body: schemas.TrialIn | schemas.TrialPatch) -> TrialInput:
+        return TrialInput(
+            title=body.title,
+            coordinator_emails=body.coordinator_emails,
+            protocol=body.protocol.model_dump() if body.protocol else None,
+            alert_rules=(
+                [r.model_dump() for r in body.alert_rules] if body.alert_rules is not None else None
+            ),
+        )
+
     @app.put(
         "/v1/trials/{trial_id}",
         response_model=schemas.TrialOut,
@@ -311,18 +321,8 @@ def create_app(container: Container) -> FastAPI:
     def put_trial(
         trial_id: TrialIdPath, body: schemas.TrialIn, principal: Admin, response: Response
     ) -> schemas.TrialOut:
-        """Create or update a trial (200 updated, 201 created)."""
-        trial, created = container.trials.put(
-            trial_id,
-            TrialInput(
-                title=body.title,
-                coordinator_emails=[str(e) for e in body.coordinator_emails],
-                protocol=body.protocol.model_dump() if body.protocol else None,
-                alert_rules=[r.model_dump() for r in body.alert_rules]
-                if body.alert_rules is not None
-                else None,
-            ),
-        )
+        """Create a trial (201), or replace it whole (200; every field required)."""
+        trial, created = container.trials.put(trial_id, trial_input(body))
         container.audit.record(
             actor(principal),
             trial_id=trial_id,
@@ -330,6 +330,20 @@ def create_app(container: Container) -> FastAPI:
             targets={"trial_id": trial_id},
         )
         response.status_code = 201 if created else 200
+        return _trial_out(trial)
+
+    @app.patch("/v1/trials/{trial_id}", response_model=schemas.TrialOut, tags=["trials"])
+    def patch_trial(
+        trial_id: TrialIdPath, body: schemas.TrialPatch, principal: Admin
+    ) -> schemas.TrialOut:
+        """Change only the fields sent; the trial must still be valid as a whole."""
+        trial = container.trials.patch(trial_id, trial_input(body))
+        container.audit.record(
+            actor(principal),
+            trial_id=trial_id,
+            action="trial.update",
+            targets={"trial_id": trial_id, "fields": ",".join(sorted(body.model_fields_set))},
+        )
         return _trial_out(trial)
 
     @app.get("/v1/trials/{trial_id}", response_model=schemas.TrialOut, tags=["trials"])

@@ -9,7 +9,6 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     BaseModel,
     ConfigDict,
-    EmailStr,
     Field,
     PlainValidator,
     StringConstraints,
@@ -107,11 +106,65 @@ class AlertRuleIn(Strict):
     at_least: int
 
 
+def _ses_address(value: object) -> str:
+    """An address SES can deliver to: 7-bit ASCII local part, domain in its ASCII form.
+
+    email-validator is imported here, on the trial routes only, not at cold start.
+    """
+    if not isinstance(value, str):
+        raise PydanticCustomError("email_type", "must be an e-mail address (a string)")
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        result = validate_email(value, allow_smtputf8=False, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise PydanticCustomError(
+            "email_not_deliverable", "not an address SES can deliver to: {why}", {"why": str(exc)}
+        ) from None
+    domain = value.rsplit("@", 1)[1]
+    if not domain.isascii():
+        raise PydanticCustomError(
+            "email_domain_not_ascii",
+            "SES needs internationalised domains in their ASCII form: send {ascii}",
+            {"ascii": f"{value.rsplit('@', 1)[0]}@{result.ascii_domain}"},
+        )
+    return value
+
+
+SesAddress = Annotated[
+    str,
+    PlainValidator(_ses_address),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "email",
+            "description": "7-bit ASCII local part; an internationalised domain in its "
+            "ASCII (xn--) form",
+        }
+    ),
+]
+Title = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+CoordinatorEmails = Annotated[list[SesAddress], Field(max_length=20)]
+AlertRules = Annotated[list[AlertRuleIn], Field(max_length=50)]
+
+
 class TrialIn(Strict):
-    title: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    coordinator_emails: list[EmailStr] = Field(default_factory=list, max_length=20)
+    """PUT: on a new trial only `title` is required (the rest default, as documented); on an
+    existing trial PUT replaces it and every field is required (PATCH changes some)."""
+
+    title: Title
+    coordinator_emails: CoordinatorEmails | None = None
     protocol: ProtocolIn | None = None
-    alert_rules: list[AlertRuleIn] | None = Field(default=None, max_length=50)
+    alert_rules: AlertRules | None = None
+
+
+class TrialPatch(Strict):
+    """PATCH: only the fields sent change; the result is validated as a whole."""
+
+    title: Title | None = None
+    coordinator_emails: CoordinatorEmails | None = None
+    protocol: ProtocolIn | None = None
+    alert_rules: AlertRules | None = None
 
 
 class ComparisonOut(BaseModel):

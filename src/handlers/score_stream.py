@@ -4,4 +4,5 @@ from handlers.settings import get_settings
 from handlers.stream_batch import make_handler
 from handlers.wiring import build
 
-handler = make_handler(build(get_settings()).scoring)
+container = build(get_settings())
+handler = make_handler(container.scoring, container.metrics)

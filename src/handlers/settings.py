@@ -29,6 +29,7 @@ class Settings:
     trial_cache_seconds: float = 30.0
     outbox_dir: str | None = None
     region: str | None = None
+    alert_emails_per_trial_hour: int = 20
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -48,8 +49,9 @@ class Settings:
         try:
             key_cache = float(env.get("CMT_KEY_CACHE_SECONDS", "60"))
             trial_cache = float(env.get("CMT_TRIAL_CACHE_SECONDS", "30"))
+            alert_cap = int(env.get("CMT_ALERT_EMAILS_PER_TRIAL_HOUR", "20"))
         except ValueError as exc:
-            raise ConfigurationError(f"cache seconds must be numbers: {exc}") from exc
+            raise ConfigurationError(f"numeric settings must be numbers: {exc}") from exc
         return cls(
             main_table=env["CMT_TABLE_NAME"],
             submissions_table=env["CMT_SUBMISSIONS_TABLE_NAME"],
@@ -60,6 +62,7 @@ class Settings:
             trial_cache_seconds=trial_cache,
             outbox_dir=env.get("CMT_OUTBOX_DIR") or None,
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
+            alert_emails_per_trial_hour=alert_cap,
         )
 
 

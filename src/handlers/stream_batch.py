@@ -20,6 +20,8 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 from adapters.dynamodb import deserialize
+from adapters.emf_metrics import EmfMetrics
+from services.metrics import SCORING_FAILURES, Metrics
 from services.score_submission import ScoringService
 
 logger = Logger(service="cmt-collect")
@@ -40,12 +42,30 @@ def process_stream_record(scoring: ScoringService, raw: dict[str, Any]) -> str:
     return "scored" if outcome.scored else "repeat"
 
 
-def make_handler(scoring: ScoringService) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+def make_handler(
+    scoring: ScoringService, metrics: Metrics | None = None
+) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     """The Lambda handler around one scoring service (the module's own, or a test's)."""
+    metrics = metrics or EmfMetrics()
     processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
     def record_handler(record: DynamoDBRecord) -> str:
-        return process_stream_record(scoring, record.raw_event)
+        try:
+            return process_stream_record(scoring, record.raw_event)
+        except Exception as exc:
+            # seen before the record is retried or leaves for the on-failure queue: which
+            # submission and what kind of error, never its responses or notes
+            image = (record.raw_event.get("dynamodb") or {}).get("NewImage") or {}
+            metrics.count(SCORING_FAILURES)
+            logger.error(
+                "scoring a submission failed",
+                extra={
+                    "submission_id": (image.get("submission_id") or {}).get("S", "unknown"),
+                    "error": type(exc).__name__,
+                    "sequence_number": record.dynamodb.sequence_number if record.dynamodb else None,
+                },
+            )
+            raise
 
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         response: dict[str, Any] = process_partial_response(  # type: ignore[assignment]

@@ -15,6 +15,7 @@ import boto3
 from botocore.config import Config
 
 from adapters.dynamodb import DynamoTable
+from adapters.emf_metrics import EmfMetrics
 from adapters.main_store import MainStore
 from adapters.s3_reports import ReportBucket
 from adapters.ses_mail import SesMailer
@@ -27,7 +28,7 @@ from services.erasure import ErasureService
 from services.participants import ParticipantService
 from services.reads import Reads
 from services.reporting import ReportService
-from services.score_submission import ScoringService
+from services.score_submission import AlertCaps, ScoringService
 from services.submit import SubmissionService
 from services.trials import TrialService
 from services.weekly import WeeklySummaryService
@@ -78,6 +79,7 @@ class Container:
     scoring: ScoringService
     erasure: ErasureService
     weekly: WeeklySummaryService
+    metrics: EmfMetrics
 
 
 def build(
@@ -91,6 +93,7 @@ def build(
     submissions = SubmissionStore(DynamoTable(dynamodb, settings.submissions_table))
     audit = AuditLog(main, clock)
     mailer = SesMailer(ses, settings.mail_sender, settings.outbox_dir)
+    metrics = EmfMetrics()
     reporting = ReportService(
         main, ReportBucket(s3, settings.reports_bucket), audit, clock, SOFTWARE_VERSION
     )
@@ -108,7 +111,17 @@ def build(
         submit=SubmissionService(submissions, main, clock),
         reads=Reads(main, submissions, clock),
         reporting=reporting,
-        scoring=ScoringService(main, mailer, audit, clock, settings.trial_cache_seconds),
+        scoring=ScoringService(
+            main,
+            submissions,
+            mailer,
+            audit,
+            clock,
+            metrics,
+            settings.trial_cache_seconds,
+            AlertCaps(per_trial_hour=settings.alert_emails_per_trial_hour),
+        ),
         erasure=ErasureService(main, submissions, audit),
         weekly=WeeklySummaryService(main, reporting, mailer, clock, settings.api_base_url),
+        metrics=metrics,
     )

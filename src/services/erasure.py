@@ -19,10 +19,12 @@ class ErasureService:
     def erase(self, trial: Trial, participant_id: str, actor: Actor) -> dict[str, int]:
         if self.main.get_participant(trial.trial_id, participant_id) is None:
             raise NotFound(f"participant {participant_id} is not enrolled in {trial.trial_id}")
-        # the participant item goes first: the scoring function skips records of a
-        # participant that no longer exists, so nothing is re-created behind us
+        # The participant item goes first: it is what the scoring function checks after its
+        # own writes, so a record scored concurrently either wrote before this delete (and
+        # the consistent reads below find it) or sees the participant gone and takes its
+        # writes back itself (services.score_submission).
         self.main.delete_participant(trial.trial_id, participant_id)
-        scores = self.main.list_scores(trial.trial_id, participant_id)
+        scores = self.main.list_scores(trial.trial_id, participant_id, consistent=True)
         for record in scores:
             # only the currently counted submission is subtracted (exactly once)
             self.main.retract_from_aggregate(
@@ -33,9 +35,10 @@ class ErasureService:
                 remove=scored_values(record),
             )
             self.main.delete_score(record)
-        alerts = self.main.list_alerts(trial.trial_id, participant_id)
+        alerts = self.main.list_alerts(trial.trial_id, participant_id, consistent=True)
         for alert in alerts:
             self.main.delete_alert(alert)
+        self.main.delete_alert_caps(trial.trial_id, participant_id)
         items = self.submissions.list_for_participant(trial.trial_id, participant_id)
         for item in items:
             self.submissions.delete({"pk": item["pk"], "sk": item["sk"]})

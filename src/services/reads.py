@@ -175,7 +175,10 @@ class Reads:
                     },
                     "created_at": a.created_at,
                     "sent_at": a.sent_at,
-                    "sent_to": list(a.recipients),
+                    "sent_to": list(a.recipients) if a.sent_at else [],
+                    # why no e-mail went out for a met rule (participant_rule_24h,
+                    # trial_hourly_cap), else null
+                    "suppressed": a.suppressed,
                 }
                 for a in sorted(self.main.list_alerts(trial_id), key=lambda a: a.created_at)
             ],

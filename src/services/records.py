@@ -174,6 +174,8 @@ class AlertRecord:
     created_at: str
     sent_at: str | None
     recipients: tuple[str, ...]
+    # why no e-mail went out although the rule was met (a cap), or None
+    suppressed: str | None = None
 
 
 def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:

@@ -12,18 +12,21 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, timedelta
 from typing import Any
 from typing import Protocol as TypingProtocol
 
 from aws_lambda_powertools import Logger
 
+from adapters import keys
 from adapters.main_store import MainStore
-from adapters.submission_store import submission_from_item
+from adapters.submission_store import SubmissionStore, submission_from_item
 from domain.instruments import CATALOGUE
 from domain.scoring import score_responses
 from services.audit import Actor, AuditLog
 from services.clock import Clock, iso
 from services.mail_render import render_safety_alert
+from services.metrics import SAFETY_ALERTS_CAPPED, SAFETY_ALERTS_UNDELIVERED, Metrics
 from services.records import (
     AlertRecord,
     ScoreRecord,
@@ -37,6 +40,22 @@ logger = Logger(service="cmt-collect", child=True)
 
 class Mailer(TypingProtocol):
     def send(self, *, to: Sequence[str], subject: str, text: str, html: str) -> str: ...
+
+
+class ParticipantErased(Exception):
+    """The participant was erased while their submission was being scored."""
+
+
+class UndeliverableAlert(Exception):
+    """A safety alert met its rule but nobody can be e-mailed: fail loudly, retry later."""
+
+
+@dataclass(frozen=True)
+class AlertCaps:
+    """At most one e-mail per participant and rule per window, and so many per trial-hour."""
+
+    per_participant_rule: timedelta = timedelta(hours=24)
+    per_trial_hour: int = 20
 
 
 class NotReady(Exception):
@@ -80,6 +99,10 @@ def to_score_record(submission: SubmissionRecord, scored_at: str) -> ScoreRecord
     )
 
 
+def slot_of(submission: SubmissionRecord) -> str:
+    return f"{submission.instrument}#{submission.timepoint}"
+
+
 def scored_values(record: ScoreRecord) -> dict[str, float]:
     return {k: v.score for k, v in record.subscales.items() if v.score is not None}
 
@@ -88,15 +111,21 @@ class ScoringService:
     def __init__(
         self,
         main: MainStore,
+        submissions: SubmissionStore,
         mailer: Mailer,
         audit: AuditLog,
         clock: Clock,
+        metrics: Metrics,
         trial_cache_seconds: float = 30.0,
+        caps: AlertCaps | None = None,
     ) -> None:
         self.main = main
+        self.submissions = submissions
         self.mailer = mailer
         self.audit = audit
         self.clock = clock
+        self.metrics = metrics
+        self.caps = caps or AlertCaps()
         self.trial_cache_seconds = trial_cache_seconds
         self._trials: dict[str, tuple[float, Trial | None]] = {}
 
@@ -110,20 +139,17 @@ class ScoringService:
         return trial
 
     def process(self, item: Mapping[str, Any]) -> Outcome:
+        """Score one accepted submission; every step is idempotent (see the module docstring).
+
+        Erasure may run at any moment. Its first step removes the participant item, and the
+        effects written here are checked against that item *after* they are written (the
+        conditional adherence mark, and a consistent read once the alerts are claimed): if
+        the participant is gone, this record takes back what it wrote. Whatever the
+        interleaving, either the erasure's clean-up sees these effects or this check sees the
+        erasure, because both are strongly consistent operations on the same items.
+        """
         submission = submission_from_item(item)
-        # marks the slot submitted (adherence) and, in the same call, finds out whether the
-        # participant still exists
-        if not self.main.mark_done(
-            submission.trial_id,
-            submission.participant_id,
-            f"{submission.instrument}#{submission.timepoint}",
-        ):
-            # erased on request after the submission was accepted: keep nothing
-            logger.info(
-                "skipping submission of an erased participant",
-                extra={"submission_id": submission.submission_id},
-            )
-            return Outcome(submission.submission_id, scored=False, alerts_sent=0)
+        idempotency = item.get("idempotency")
         record = to_score_record(submission, iso(self.clock()))
         retract: dict[str, float] = {}
         superseded: ScoreRecord | None = None
@@ -139,6 +165,8 @@ class ScoringService:
                 submission.seq - 1,
             )
             if superseded is None or superseded.submission_id != submission.supersedes:
+                if not self._enrolled(submission):
+                    return self._take_back(submission, record, idempotency)
                 raise NotReady(f"{submission.supersedes} is not scored yet")
             retract = scored_values(superseded)
         newly_stored = self.main.put_score(record)
@@ -156,9 +184,17 @@ class ScoringService:
                 submission.trial_id, submission.instrument, submission.timepoint
             )
             if submission.submission_id not in set(state.get("applied", ())):
+                if not self._enrolled(submission):
+                    return self._take_back(submission, record, idempotency)
                 raise NotReady(f"{submission.supersedes} is not counted yet")
         if superseded is not None:
             self.main.mark_superseded(superseded, by=submission.submission_id)
+        # marks the slot submitted (adherence) and, in the same call, finds out whether the
+        # participant still exists: after every write above, so an erasure is never missed
+        if not self.main.mark_done(
+            submission.trial_id, submission.participant_id, slot_of(submission)
+        ):
+            return self._take_back(submission, record, idempotency)
         self.audit.record(
             Actor(key_id=str(item.get("key_id", "unknown")), role=str(item.get("role", "unknown"))),
             trial_id=submission.trial_id,
@@ -173,8 +209,49 @@ class ScoringService:
             at=submission.received_at,
             event_id=submission.submission_id,
         )
-        sent = self._alerts(submission)
+        try:
+            sent = self._alerts(submission)
+        except ParticipantErased:
+            return self._take_back(submission, record, idempotency)
         return Outcome(submission.submission_id, scored=newly_stored or counted, alerts_sent=sent)
+
+    def _enrolled(self, submission: SubmissionRecord) -> bool:
+        return self.main.get_participant(submission.trial_id, submission.participant_id) is not None
+
+    def _take_back(
+        self, submission: SubmissionRecord, record: ScoreRecord, idempotency: object
+    ) -> Outcome:
+        """The participant was erased while this record was scored: remove what it wrote."""
+        self.main.retract_from_aggregate(
+            trial_id=submission.trial_id,
+            instrument=submission.instrument,
+            timepoint=submission.timepoint,
+            submission_id=submission.submission_id,
+            remove=scored_values(record),
+        )
+        self.main.delete_score(record)
+        for alert in self.main.list_alerts(
+            submission.trial_id, submission.participant_id, consistent=True
+        ):
+            self.main.delete_alert(alert)
+        self.main.delete_alert_caps(submission.trial_id, submission.participant_id)
+        # a submission accepted while the erasure ran is removed too (with its replay record)
+        self.submissions.delete(
+            keys.submission(
+                submission.trial_id,
+                submission.participant_id,
+                submission.instrument,
+                submission.timepoint,
+                submission.seq,
+            )
+        )
+        if idempotency:
+            self.main.release_idempotency(str(idempotency))
+        logger.info(
+            "submission of an erased participant: nothing kept",
+            extra={"submission_id": submission.submission_id},
+        )
+        return Outcome(submission.submission_id, scored=False, alerts_sent=0)
 
     def _alerts(self, submission: SubmissionRecord) -> int:
         trial = self._trial(submission.trial_id)
@@ -200,12 +277,30 @@ class ScoringService:
                 recipients=tuple(trial.coordinator_emails),
             )
             existing = self.main.claim_alert(record)
-            if existing is not None and existing.get("sent_at"):
-                continue  # already e-mailed: a redelivered record sends nothing
+            if existing is not None and (existing.get("sent_at") or existing.get("suppressed")):
+                continue  # already decided: a redelivered record sends nothing
             if not trial.coordinator_emails:
-                logger.warning(
-                    "safety alert with no coordinator address",
-                    extra={"trial_id": trial.trial_id, "submission_id": submission.submission_id},
+                # refused by the trial rules since v1.1; a trial stored before can still get here
+                self._undelivered(record, "NoRecipient")
+                raise UndeliverableAlert(f"trial {trial.trial_id} has no coordinator address")
+            now = self.clock()
+            held_back = self.main.claim_alert_email(
+                record,
+                now=iso(now),
+                not_since=iso(now - self.caps.per_participant_rule),
+                hour=now.astimezone(UTC).strftime("%Y-%m-%dT%H"),
+                hourly_cap=self.caps.per_trial_hour,
+                expires_at=int((now + timedelta(days=2)).timestamp()),
+            )
+            if not self._enrolled(submission):
+                raise ParticipantErased  # after the adherence check: process takes it back
+            if held_back is not None:
+                self.main.mark_alert_suppressed(record, reason=held_back)
+                if held_back == "trial_hourly_cap":
+                    self.metrics.count(SAFETY_ALERTS_CAPPED)
+                logger.info(
+                    "safety alert logged without an e-mail (cap)",
+                    extra={"submission_id": submission.submission_id, "cap": held_back},
                 )
                 continue
             mail = render_safety_alert(
@@ -219,11 +314,30 @@ class ScoringService:
                 submission_id=submission.submission_id,
                 received_at=submission.received_at,
             )
-            self.mailer.send(
-                to=trial.coordinator_emails, subject=mail.subject, text=mail.text, html=mail.html
-            )
+            try:
+                self.mailer.send(
+                    to=trial.coordinator_emails,
+                    subject=mail.subject,
+                    text=mail.text,
+                    html=mail.html,
+                )
+            except Exception as exc:
+                # the record fails and is retried (then dead-lettered): the alert is not lost
+                self._undelivered(record, type(exc).__name__)
+                raise
             self.main.mark_alert_sent(
                 record, sent_at=iso(self.clock()), recipients=trial.coordinator_emails
             )
             sent += 1
         return sent
+
+    def _undelivered(self, record: AlertRecord, error: str) -> None:
+        self.metrics.count(SAFETY_ALERTS_UNDELIVERED)
+        logger.error(
+            "safety alert could not be e-mailed",
+            extra={
+                "trial_id": record.trial_id,
+                "submission_id": record.submission_id,
+                "error": error,
+            },
+        )

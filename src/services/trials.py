@@ -31,12 +31,20 @@ class TrialStore(TypingProtocol):
     def put_trial(self, trial: Trial) -> None: ...
 
 
+TRIAL_FIELDS = ("title", "coordinator_emails", "protocol", "alert_rules")
+
+
 @dataclass(frozen=True)
 class TrialInput:
-    title: str
-    coordinator_emails: Sequence[str]
-    protocol: Mapping[str, Any] | None
-    alert_rules: Sequence[Mapping[str, Any]] | None
+    """The fields of a trial a request sent; None is a field not sent."""
+
+    title: str | None = None
+    coordinator_emails: Sequence[str] | None = None
+    protocol: Mapping[str, Any] | None = None
+    alert_rules: Sequence[Mapping[str, Any]] | None = None
+
+    def missing(self) -> list[str]:
+        return [name for name in TRIAL_FIELDS if getattr(self, name) is None]
 
 
 def parse_protocol(raw: Mapping[str, Any] | None) -> tuple[Protocol, list[Problem]]:
@@ -122,8 +130,20 @@ def parse_alert_rules(
         return DEFAULT_ALERT_RULES, []
     problems: list[Problem] = []
     rules: list[AlertRule] = []
+    seen: dict[tuple[str, object], int] = {}
     for n, rule in enumerate(raw):
         loc = ("alert_rules", n)
+        earlier = seen.setdefault((str(rule.get("instrument")), rule.get("item")), n)
+        if earlier != n:
+            problems.append(
+                Problem(
+                    loc,
+                    f"rule {earlier} already watches {rule.get('instrument')} item "
+                    f"{rule.get('item')}: one rule per item (keep the lower at_least)",
+                    "duplicate_rule",
+                )
+            )
+            continue
         try:
             instrument = CATALOGUE.get(str(rule.get("instrument")))
         except UnknownInstrument:
@@ -168,38 +188,111 @@ class TrialService:
         self._cache: dict[str, tuple[float, Trial]] = {}
 
     def put(self, trial_id: str, data: TrialInput) -> tuple[Trial, bool]:
-        """Create or update; returns the trial and whether it was created."""
+        """Create, or replace as a whole; returns the trial and whether it was created.
+
+        Creating needs only a title (the default protocol and alert rule apply, the default
+        rule only where its instrument is scheduled). Replacing needs every field: a field
+        left out is a 422, never a silent default.
+        """
+        existing = self.store.get_trial(trial_id)
+        missing = [
+            Problem(
+                (name,),
+                f"required: PUT replaces trial {trial_id} as a whole, so send every field "
+                f"({', '.join(TRIAL_FIELDS)}), or PATCH to change some",
+                "missing",
+            )
+            for name in (data.missing() if existing is not None else ())
+        ]
         protocol, problems = parse_protocol(data.protocol)
         rules, rule_problems = parse_alert_rules(data.alert_rules)
-        problems += rule_problems
         if data.alert_rules is None:
             # the default rule applies only where its instrument is scheduled
             rules = tuple(r for r in rules if r.instrument in protocol.schedule)
-        for instrument in {r.instrument for r in rules}:
-            if instrument not in protocol.schedule:
-                problems.append(
-                    Problem(
-                        ("alert_rules",),
-                        f"{instrument} is not in the protocol's schedule",
-                        "not_scheduled",
-                    )
+        trial = self._stamped(
+            trial_id,
+            existing,
+            title=str(data.title),
+            coordinator_emails=tuple(data.coordinator_emails or ()),
+            protocol=protocol,
+            alert_rules=rules,
+            problems=missing + problems + rule_problems,
+        )
+        return trial, existing is None
+
+    def patch(self, trial_id: str, data: TrialInput) -> Trial:
+        """Change only the fields sent; the whole trial must still be valid."""
+        existing = self.get(trial_id)
+        if not [name for name in TRIAL_FIELDS if getattr(data, name) is not None]:
+            raise ValidationFailed(
+                [Problem(("body",), f"send at least one of {', '.join(TRIAL_FIELDS)}", "empty")]
+            )
+        problems: list[Problem] = []
+        protocol, rules = existing.protocol, existing.alert_rules
+        if data.protocol is not None:
+            protocol, problems = parse_protocol(data.protocol)
+        if data.alert_rules is not None:
+            rules, rule_problems = parse_alert_rules(data.alert_rules)
+            problems += rule_problems
+        return self._stamped(
+            trial_id,
+            existing,
+            title=existing.title if data.title is None else data.title,
+            coordinator_emails=tuple(
+                existing.coordinator_emails
+                if data.coordinator_emails is None
+                else data.coordinator_emails
+            ),
+            protocol=protocol,
+            alert_rules=rules,
+            problems=problems,
+        )
+
+    def _stamped(
+        self,
+        trial_id: str,
+        existing: Trial | None,
+        *,
+        title: str,
+        coordinator_emails: tuple[str, ...],
+        protocol: Protocol,
+        alert_rules: tuple[AlertRule, ...],
+        problems: list[Problem],
+    ) -> Trial:
+        """Check the trial as a whole, then store it (created_at kept, updated_at now)."""
+        problems = [Problem(("body", *p.loc), p.msg, p.type) for p in problems]
+        for instrument in sorted({r.instrument for r in alert_rules} - set(protocol.schedule)):
+            problems.append(
+                Problem(
+                    ("body", "alert_rules"),
+                    f"{instrument} is not in the protocol's schedule",
+                    "not_scheduled",
                 )
+            )
+        if alert_rules and not coordinator_emails:
+            problems.append(
+                Problem(
+                    ("body", "coordinator_emails"),
+                    "a trial with safety-alert rules needs at least one coordinator address "
+                    "(or send alert_rules: [] to have none)",
+                    "no_recipient",
+                )
+            )
         if problems:
             raise ValidationFailed(problems)
-        existing = self.store.get_trial(trial_id)
         now = iso(self.clock())
         trial = Trial(
             trial_id=trial_id,
-            title=data.title,
-            coordinator_emails=tuple(data.coordinator_emails),
+            title=title,
+            coordinator_emails=coordinator_emails,
             protocol=protocol,
-            alert_rules=rules,
+            alert_rules=alert_rules,
             created_at=existing.created_at if existing else now,
             updated_at=now,
         )
         self.store.put_trial(trial)
         self._cache.pop(trial_id, None)
-        return trial, existing is None
+        return trial
 
     def get(self, trial_id: str) -> Trial:
         trial = self.store.get_trial(trial_id)

@@ -119,7 +119,7 @@ def test_a_trial_with_its_own_alert_rules_alerts_by_them(aws, client, container,
         {"instrument": "hads", "item": 9, "at_least": 2},
         {"instrument": "fscrs", "item": 9, "at_least": 4},
     ]
-    r = client.put(
+    r = client.patch(
         "/v1/trials/cmt-custom",
         headers=bearer(admin),
         json={"title": "Custom rules", "coordinator_emails": emails, "alert_rules": rules},

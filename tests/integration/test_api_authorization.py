@@ -44,8 +44,26 @@ class Route:
         return f"{self.method} {self.path}"
 
 
+WEEKS = [f"week-{n}" for n in range(1, 13)]
+DEFAULT_PROTOCOL = {
+    "timepoints": [*WEEKS, "follow-up"],
+    "schedule": {
+        **{i: ["week-1", "week-12", "follow-up"] for i in ("hads", "fscs", "fscrs", "oas", "scs")},
+        "sbs": ["week-1", "week-12", "follow-up"],
+        "diary": WEEKS,
+    },
+    "comparison": {"pre": "week-1", "post": "week-12"},
+}
+
+
 def _trial_body(_: str) -> Any:
-    return {"title": "CMT pilot", "coordinator_emails": ["coordinator@example.org"]}
+    """A whole trial: PUT on an existing trial replaces it and needs every field."""
+    return {
+        "title": "CMT pilot",
+        "coordinator_emails": ["coordinator@example.org"],
+        "protocol": DEFAULT_PROTOCOL,
+        "alert_rules": [{"instrument": "fscrs", "item": 9, "at_least": 3}],
+    }
 
 
 ROUTES = [
@@ -53,6 +71,9 @@ ROUTES = [
     Route("GET", "/v1/instruments", PUBLIC, 200),
     Route("GET", "/v1/instruments/hads", PUBLIC, 200),
     Route("PUT", "/v1/trials/{trial}", frozenset({"admin"}), 200, _trial_body),
+    Route(
+        "PATCH", "/v1/trials/{trial}", frozenset({"admin"}), 200, lambda _: {"title": "CMT pilot"}
+    ),
     Route("GET", "/v1/trials/{trial}", frozenset({"admin", "coordinator"}), 200),
     Route(
         "POST",

@@ -137,7 +137,7 @@ def test_the_openapi_document_lists_every_route_of_the_contract(client):
         "/v1/health": {"get"},
         "/v1/instruments": {"get"},
         "/v1/instruments/{instrument_id}": {"get"},
-        "/v1/trials/{trial_id}": {"put", "get"},
+        "/v1/trials/{trial_id}": {"put", "patch", "get"},
         "/v1/trials/{trial_id}/api-keys": {"post"},
         "/v1/trials/{trial_id}/participants": {"post", "get"},
         "/v1/trials/{trial_id}/participants/{participant_id}": {"patch", "delete"},
@@ -180,15 +180,17 @@ def test_putting_a_new_trial_creates_it_with_the_default_protocol_then_updates_i
     assert created["alert_rules"] == [{"instrument": "fscrs", "item": 9, "at_least": 3}]
     datetime.fromisoformat(created["created_at"].replace("Z", "+00:00"))
 
-    r = client.put(
-        f"/v1/trials/{tid}",
-        headers=admin,
-        json={"title": "CMT pilot (renamed)", "coordinator_emails": []},
-    )
+    replacement = {
+        "title": "CMT pilot (renamed)",
+        "coordinator_emails": ["lead@example.org"],
+        "protocol": created["protocol"],
+        "alert_rules": created["alert_rules"],
+    }
+    r = client.put(f"/v1/trials/{tid}", headers=admin, json=replacement)
     assert r.status_code == 200, r.text
     updated = r.json()
     assert updated["title"] == "CMT pilot (renamed)"
-    assert updated["coordinator_emails"] == []
+    assert updated["coordinator_emails"] == ["lead@example.org"]
     assert updated["created_at"] == created["created_at"]
     assert updated["updated_at"] >= created["updated_at"]
     assert updated["protocol"] == created["protocol"]
@@ -210,7 +212,12 @@ def test_a_trial_may_define_its_own_protocol_and_alert_rules(client, container):
     r = client.put(
         "/v1/trials/own-protocol",
         headers=admin,
-        json={"title": "Own", "protocol": protocol, "alert_rules": rules},
+        json={
+            "title": "Own",
+            "coordinator_emails": ["lead@example.org"],
+            "protocol": protocol,
+            "alert_rules": rules,
+        },
     )
     assert r.status_code == 201, r.text
     assert r.json()["protocol"] == protocol

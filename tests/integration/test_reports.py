@@ -229,12 +229,11 @@ def test_a_trial_with_its_own_protocol_compares_its_own_timepoints(client, conta
         "schedule": {"hads": ["baseline", "end"], "oas": ["baseline"]},
         "comparison": {"pre": "baseline", "post": "end"},
     }
-    r = client.put(
+    r = client.patch(
         "/v1/trials/cmt-short",
         headers=bearer(admin),
         json={
             "title": "Short",
-            "coordinator_emails": [],
             "protocol": protocol,
             # the default FSCRS rule would name an instrument this protocol never schedules
             "alert_rules": [{"instrument": "hads", "item": 9, "at_least": 3}],

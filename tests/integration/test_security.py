@@ -350,10 +350,8 @@ def test_emails_never_carry_free_text_and_escape_the_trial_title(stack: Stack) -
     keys = conftest.make_trial(
         stack.client, stack.container, participants=("P01",), admin_key=admin
     )
-    r = stack.client.put(
-        f"/v1/trials/{TRIAL}",
-        headers=keys.admin,
-        json={"title": SCRIPT_TITLE, "coordinator_emails": ["coordinator@example.org"]},
+    r = stack.client.patch(
+        f"/v1/trials/{TRIAL}", headers=keys.admin, json={"title": SCRIPT_TITLE}
     )
     assert r.status_code == 200, r.text
     notes = {**FREE_TEXT, "critical_thoughts": f"{MARKER} I want to hurt myself"}
