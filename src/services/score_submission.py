@@ -142,14 +142,20 @@ class ScoringService:
         """Score one accepted submission; every step is idempotent (see the module docstring).
 
         Erasure may run at any moment. Its first step removes the participant item, and the
-        effects written here are checked against that item *after* they are written (the
-        conditional adherence mark, and a consistent read once the alerts are claimed): if
-        the participant is gone, this record takes back what it wrote. Whatever the
+        effects written here are checked against that item *after* they are written (a
+        consistent read after the score and aggregate writes, and again once the alerts are
+        claimed): if the participant is gone, this record takes back what it wrote. Whatever the
         interleaving, either the erasure's clean-up sees these effects or this check sees the
         erasure, because both are strongly consistent operations on the same items.
         """
         submission = submission_from_item(item)
         idempotency = item.get("idempotency")
+        # marks the slot submitted (adherence: a stored submission counts even if scoring
+        # fails later) and, in the same call, finds out whether the participant still exists
+        if not self.main.mark_done(
+            submission.trial_id, submission.participant_id, slot_of(submission)
+        ):
+            return self._take_back(submission, None, idempotency)
         record = to_score_record(submission, iso(self.clock()))
         retract: dict[str, float] = {}
         superseded: ScoreRecord | None = None
@@ -189,11 +195,8 @@ class ScoringService:
                 raise NotReady(f"{submission.supersedes} is not counted yet")
         if superseded is not None:
             self.main.mark_superseded(superseded, by=submission.submission_id)
-        # marks the slot submitted (adherence) and, in the same call, finds out whether the
-        # participant still exists: after every write above, so an erasure is never missed
-        if not self.main.mark_done(
-            submission.trial_id, submission.participant_id, slot_of(submission)
-        ):
+        # after every write above (a consistent read), so an erasure is never missed
+        if not self._enrolled(submission):
             return self._take_back(submission, record, idempotency)
         self.audit.record(
             Actor(key_id=str(item.get("key_id", "unknown")), role=str(item.get("role", "unknown"))),
@@ -219,17 +222,21 @@ class ScoringService:
         return self.main.get_participant(submission.trial_id, submission.participant_id) is not None
 
     def _take_back(
-        self, submission: SubmissionRecord, record: ScoreRecord, idempotency: object
+        self, submission: SubmissionRecord, record: ScoreRecord | None, idempotency: object
     ) -> Outcome:
-        """The participant was erased while this record was scored: remove what it wrote."""
-        self.main.retract_from_aggregate(
-            trial_id=submission.trial_id,
-            instrument=submission.instrument,
-            timepoint=submission.timepoint,
-            submission_id=submission.submission_id,
-            remove=scored_values(record),
-        )
-        self.main.delete_score(record)
+        """The participant was erased before or while this record was scored: keep nothing.
+
+        `record` is the score this delivery computed (None when it stopped before scoring).
+        """
+        if record is not None:
+            self.main.retract_from_aggregate(
+                trial_id=submission.trial_id,
+                instrument=submission.instrument,
+                timepoint=submission.timepoint,
+                submission_id=submission.submission_id,
+                remove=scored_values(record),
+            )
+            self.main.delete_score(record)
         for alert in self.main.list_alerts(
             submission.trial_id, submission.participant_id, consistent=True
         ):

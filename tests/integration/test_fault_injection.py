@@ -566,9 +566,16 @@ def test_a_thousand_submissions_under_faults_are_stored_and_scored_exactly_once(
         if instrument == "fscrs" and (by_id[sid]["responses"].get("9") or 0) >= 3
     }
     assert Counter(i["submission_id"] for i in alert_items) == Counter(qualifying)
-    assert all(i.get("sent_at") for i in alert_items)
+    # each alert was decided once: e-mailed, or held back by a documented cap (one e-mail per
+    # participant and rule per 24 hours; a trial's e-mails per hour), never both, never twice
+    assert all(bool(i.get("sent_at")) != bool(i.get("suppressed")) for i in alert_items)
+    emailed = [i for i in alert_items if i.get("sent_at")]
+    held = Counter(i["suppressed"] for i in alert_items if i.get("suppressed"))
+    assert set(held) <= {"participant_rule_24h", "trial_hourly_cap"}
+    assert len({i["participant_id"] for i in emailed}) == len(emailed)  # one per participant
+    assert len(emailed) <= conftest.settings_for_tests().alert_emails_per_trial_hour
     sent = int(aws["ses"].get_send_quota()["SentLast24Hours"])
-    assert sent == len(qualifying)
+    assert sent == len(emailed)
 
     lost = len(accepted) - len({s["submission_id"] for s in score_items} & set(accepted.values()))
     assert lost == 0
