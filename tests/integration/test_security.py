@@ -350,9 +350,7 @@ def test_emails_never_carry_free_text_and_escape_the_trial_title(stack: Stack) -
     keys = conftest.make_trial(
         stack.client, stack.container, participants=("P01",), admin_key=admin
     )
-    r = stack.client.patch(
-        f"/v1/trials/{TRIAL}", headers=keys.admin, json={"title": SCRIPT_TITLE}
-    )
+    r = stack.client.patch(f"/v1/trials/{TRIAL}", headers=keys.admin, json={"title": SCRIPT_TITLE})
     assert r.status_code == 200, r.text
     notes = {**FREE_TEXT, "critical_thoughts": f"{MARKER} I want to hurt myself"}
     for body in (diary("P01", 1, notes), diary("P01", 2, MORE_FREE_TEXT), fscrs("P01", 4)):
