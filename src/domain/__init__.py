@@ -2,8 +2,8 @@
 
 Nothing here imports boto3, FastAPI, scipy or numpy, reads the environment or does I/O
 (the catalogue is package data read once at import). The public names are re-exported
-here; the modules behind them are ``errors``, ``instruments``, ``validation``,
-``scoring`` and ``statistics``.
+here; the modules behind them are ``errors``, ``instruments`` (the catalogue, each
+instrument also as a `Form`), ``validation``, ``scoring`` and ``statistics``.
 """
 
 from domain.errors import (
@@ -17,9 +17,16 @@ from domain.instruments import (
     CATALOGUE,
     Band,
     Catalogue,
+    ChoiceOrientation,
+    Form,
+    FormItem,
+    FormSource,
     Improvement,
     Instrument,
+    Option,
     Subscale,
+    check_form,
+    form_to_dict,
     instrument_to_dict,
     load_catalogue,
 )
@@ -45,12 +52,17 @@ __all__ = [
     "TOO_MANY_MISSING",
     "Band",
     "Catalogue",
+    "ChoiceOrientation",
     "Descriptives",
     "Direction",
     "DomainError",
+    "Form",
+    "FormItem",
+    "FormSource",
     "Improvement",
     "Instrument",
     "InvalidSubmission",
+    "Option",
     "Pair",
     "PairedChange",
     "Problem",
@@ -61,7 +73,9 @@ __all__ = [
     "UnknownInstrument",
     "UnknownInstrumentVersion",
     "WilcoxonResult",
+    "check_form",
     "describe",
+    "form_to_dict",
     "hodges_lehmann",
     "instrument_to_dict",
     "load_catalogue",
