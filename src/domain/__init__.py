@@ -3,7 +3,8 @@
 Nothing here imports boto3, FastAPI, scipy or numpy, reads the environment or does I/O
 (the catalogue is package data read once at import). The public names are re-exported
 here; the modules behind them are ``errors``, ``instruments`` (the catalogue, each
-instrument also as a `Form`), ``validation``, ``scoring`` and ``statistics``.
+instrument also as a `Form`), ``forms`` (trial-supplied wording),
+``validation``, ``scoring`` and ``statistics``.
 """
 
 from domain.errors import (
@@ -12,6 +13,13 @@ from domain.errors import (
     Problem,
     UnknownInstrument,
     UnknownInstrumentVersion,
+)
+from domain.forms import (
+    InstrumentTexts,
+    ItemTexts,
+    form_for,
+    instrument_texts_to_dict,
+    parse_instrument_texts,
 )
 from domain.instruments import (
     CATALOGUE,
@@ -61,7 +69,9 @@ __all__ = [
     "FormSource",
     "Improvement",
     "Instrument",
+    "InstrumentTexts",
     "InvalidSubmission",
+    "ItemTexts",
     "Option",
     "Pair",
     "PairedChange",
@@ -75,11 +85,14 @@ __all__ = [
     "WilcoxonResult",
     "check_form",
     "describe",
+    "form_for",
     "form_to_dict",
     "hodges_lehmann",
+    "instrument_texts_to_dict",
     "instrument_to_dict",
     "load_catalogue",
     "paired_change",
+    "parse_instrument_texts",
     "reliable_change",
     "reliable_change_counts",
     "score_responses",
