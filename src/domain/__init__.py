@@ -3,7 +3,8 @@
 Nothing here imports boto3, FastAPI, scipy or numpy, reads the environment or does I/O
 (the catalogue is package data read once at import). The public names are re-exported
 here; the modules behind them are ``errors``, ``instruments`` (the catalogue, each
-instrument also as a `Form`), ``forms`` (trial-supplied wording),
+instrument also as a `Form`), ``forms`` (trial-supplied wording), ``fhir`` (FHIR R4
+Questionnaire, QuestionnaireResponse and OperationOutcome as JSON-ready dicts),
 ``validation``, ``scoring`` and ``statistics``.
 """
 
@@ -13,6 +14,18 @@ from domain.errors import (
     Problem,
     UnknownInstrument,
     UnknownInstrumentVersion,
+)
+from domain.fhir import (
+    FhirSubmission,
+    QuestionnaireCanonical,
+    answer_system,
+    fhir_expression,
+    operation_outcome,
+    operation_outcome_for_status,
+    parse_questionnaire_canonical,
+    parse_questionnaire_response,
+    questionnaire,
+    questionnaire_url,
 )
 from domain.forms import (
     InstrumentTexts,
@@ -64,6 +77,7 @@ __all__ = [
     "Descriptives",
     "Direction",
     "DomainError",
+    "FhirSubmission",
     "Form",
     "FormItem",
     "FormSource",
@@ -76,6 +90,7 @@ __all__ = [
     "Pair",
     "PairedChange",
     "Problem",
+    "QuestionnaireCanonical",
     "ReliableChange",
     "ScoreSet",
     "Subscale",
@@ -83,16 +98,24 @@ __all__ = [
     "UnknownInstrument",
     "UnknownInstrumentVersion",
     "WilcoxonResult",
+    "answer_system",
     "check_form",
     "describe",
+    "fhir_expression",
     "form_for",
     "form_to_dict",
     "hodges_lehmann",
     "instrument_texts_to_dict",
     "instrument_to_dict",
     "load_catalogue",
+    "operation_outcome",
+    "operation_outcome_for_status",
     "paired_change",
     "parse_instrument_texts",
+    "parse_questionnaire_canonical",
+    "parse_questionnaire_response",
+    "questionnaire",
+    "questionnaire_url",
     "reliable_change",
     "reliable_change_counts",
     "score_responses",
