@@ -383,7 +383,8 @@ class Instrument:
     ``response_min + k``), one per score, or empty. `form` is the instrument as a form
     (see `Form`); pass `form_definition` to give it, or leave it out for the plain form
     (options in ascending score order labelled by `anchors`, texts "Item N"). Either way
-    it is checked against the instrument (`check_form`).
+    it is checked against the instrument (`check_form`). `dataclasses.replace` rebuilds
+    the plain form unless it is given `form_definition=instrument.form` too.
     """
 
     id: str
