@@ -2,8 +2,10 @@
 
 Nothing here imports boto3, FastAPI, scipy or numpy, reads the environment or does I/O
 (the catalogue is package data read once at import). The public names are re-exported
-here; the modules behind them are ``errors``, ``instruments``, ``validation``,
-``scoring`` and ``statistics``.
+here; the modules behind them are ``errors``, ``instruments`` (the catalogue, each
+instrument also as a `Form`), ``forms`` (trial-supplied wording), ``fhir`` (FHIR R4
+Questionnaire, QuestionnaireResponse and OperationOutcome as JSON-ready dicts),
+``validation``, ``scoring`` and ``statistics``.
 """
 
 from domain.errors import (
@@ -13,13 +15,39 @@ from domain.errors import (
     UnknownInstrument,
     UnknownInstrumentVersion,
 )
+from domain.fhir import (
+    FhirSubmission,
+    QuestionnaireCanonical,
+    answer_system,
+    fhir_expression,
+    operation_outcome,
+    operation_outcome_for_status,
+    parse_questionnaire_canonical,
+    parse_questionnaire_response,
+    questionnaire,
+    questionnaire_url,
+)
+from domain.forms import (
+    InstrumentTexts,
+    ItemTexts,
+    form_for,
+    instrument_texts_to_dict,
+    parse_instrument_texts,
+)
 from domain.instruments import (
     CATALOGUE,
     Band,
     Catalogue,
+    ChoiceOrientation,
+    Form,
+    FormItem,
+    FormSource,
     Improvement,
     Instrument,
+    Option,
     Subscale,
+    check_form,
+    form_to_dict,
     instrument_to_dict,
     load_catalogue,
 )
@@ -45,15 +73,24 @@ __all__ = [
     "TOO_MANY_MISSING",
     "Band",
     "Catalogue",
+    "ChoiceOrientation",
     "Descriptives",
     "Direction",
     "DomainError",
+    "FhirSubmission",
+    "Form",
+    "FormItem",
+    "FormSource",
     "Improvement",
     "Instrument",
+    "InstrumentTexts",
     "InvalidSubmission",
+    "ItemTexts",
+    "Option",
     "Pair",
     "PairedChange",
     "Problem",
+    "QuestionnaireCanonical",
     "ReliableChange",
     "ScoreSet",
     "Subscale",
@@ -61,11 +98,24 @@ __all__ = [
     "UnknownInstrument",
     "UnknownInstrumentVersion",
     "WilcoxonResult",
+    "answer_system",
+    "check_form",
     "describe",
+    "fhir_expression",
+    "form_for",
+    "form_to_dict",
     "hodges_lehmann",
+    "instrument_texts_to_dict",
     "instrument_to_dict",
     "load_catalogue",
+    "operation_outcome",
+    "operation_outcome_for_status",
     "paired_change",
+    "parse_instrument_texts",
+    "parse_questionnaire_canonical",
+    "parse_questionnaire_response",
+    "questionnaire",
+    "questionnaire_url",
     "reliable_change",
     "reliable_change_counts",
     "score_responses",

@@ -8,8 +8,16 @@ key becomes a new version beside the old one, so old submissions keep scoring as
 
 `CATALOGUE` is read once, at import, with `importlib.resources`; every `Instrument` checks
 its own consistency when built, so a bad data file fails at import, not at scoring time.
-Item wording of the published scales is copyrighted: only item numbers, keys and anchors
-are held here (the diary's short labels come from the study's appendix).
+Item wording of the published scales is copyrighted: only item numbers, keys and generic
+anchors are held here (the diary's wording and short labels come from the study's appendix).
+
+Each instrument is also a `Form`: its answerable items in display order, each choice item
+with its response options (code, label, scored value) in printed order, the text fields of
+the diary, and the stems. The data file holds the form compactly (named option orders,
+per-item overrides); `Instrument` expands and checks it when built. Without trial-supplied
+wording (see `domain.forms`) an item's text is ``"Item N"``; options take the instrument's
+generic `anchors` as labels. Option codes are the scores as decimal strings (``"0"`` ..
+``"3"`` for HADS), so a code names the same score whatever the printed position.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from importlib import resources
 from types import MappingProxyType
 from typing import Any, Literal, cast
@@ -28,14 +36,23 @@ __all__ = [
     "CATALOGUE",
     "Band",
     "Catalogue",
+    "ChoiceOrientation",
+    "Form",
+    "FormItem",
+    "FormSource",
     "Improvement",
     "Instrument",
+    "Option",
     "Subscale",
+    "check_form",
+    "form_to_dict",
     "instrument_to_dict",
     "load_catalogue",
 ]
 
 Improvement = Literal["decrease", "increase"]
+ChoiceOrientation = Literal["vertical", "horizontal"]
+FormSource = Literal["catalogue", "trial"]
 
 
 def _no_labels() -> Mapping[str, str]:
@@ -131,12 +148,243 @@ class Subscale:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Option:
+    """One response option of a choice item.
+
+    Attributes
+    ----------
+    code : str
+        What a front end submits for this option (the FHIR ``valueCoding.code``): the
+        score as a decimal string, so it does not depend on the printed position.
+    label : str
+        What is shown: trial-supplied wording, else the instrument's generic anchor (for
+        HADS the neutral ``"Scored N"``).
+    score : int
+        The value scored, within the instrument's response range.
+    """
+
+    code: str
+    label: str
+    score: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class FormItem:
+    """One answerable entry of a form: a scored choice item or a free-text field.
+
+    Attributes
+    ----------
+    link_id : str
+        Stable identifier, the FHIR ``linkId``: the item number as a decimal string for a
+        choice item (``"1"`` .. ``"N"``), the field name for a text field
+        (``"critical_situations"``).
+    type : {"choice", "text"}
+        A scored item with `options`, or a free-text field with `max_length`.
+    display_order : int
+        1-based position in the form; equals the item's position in `Form.items`.
+    text : str
+        The question; ``"Item N"`` where the wording is not shipped.
+    stem : str or None
+        An instruction shown immediately before this item (e.g. the diary's "Thinking
+        back over the week ..."), or None.
+    number : int or None
+        The 1-based item number of a choice item (None for text fields).
+    field : str or None
+        The notes field of a text item (None for choice items).
+    options : tuple of Option
+        The response options in printed order (empty for text fields).
+    max_length : int or None
+        Longest text a text field takes (None for choice items).
+    """
+
+    link_id: str
+    type: Literal["choice", "text"]
+    display_order: int
+    text: str
+    stem: str | None = None
+    number: int | None = None
+    field: str | None = None
+    options: tuple[Option, ...] = ()
+    max_length: int | None = None
+
+    def __post_init__(self) -> None:
+        where = f"form item {self.link_id!r}"
+        if not self.text.strip():
+            raise ValueError(f"{where} has no text")
+        if self.type == "choice":
+            if self.number is None or self.field is not None or self.max_length is not None:
+                raise ValueError(f"{where}: a choice item has a number, no field, no max_length")
+            if self.link_id != str(self.number):
+                raise ValueError(f"{where}: a choice item's link_id is its number")
+            if not self.options:
+                raise ValueError(f"{where} has no options")
+            codes = [o.code for o in self.options]
+            if len(set(codes)) != len(codes) or not all(codes):
+                raise ValueError(f"{where}: option codes must be distinct and non-empty")
+            if not all(o.label.strip() for o in self.options):
+                raise ValueError(f"{where}: every option needs a label")
+        elif self.type == "text":
+            if self.field is None or self.number is not None or self.options:
+                raise ValueError(f"{where}: a text item has a field, no number, no options")
+            if self.link_id != self.field:
+                raise ValueError(f"{where}: a text item's link_id is its field name")
+            if self.max_length is None or self.max_length < 1:
+                raise ValueError(f"{where}: a text item needs a positive max_length")
+        else:
+            raise ValueError(f"{where}: type must be 'choice' or 'text'")
+
+    def option(self, code: str) -> Option | None:
+        """The option with this code, or None."""
+        return next((o for o in self.options if o.code == code), None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Form:
+    """An instrument as a form: what to show, in which order, and what each answer scores.
+
+    Attributes
+    ----------
+    instrument_id, instrument_version : str
+        The instrument (and version) the form presents.
+    title : str
+        The instrument's title.
+    stem : str or None
+        The instrument's probe, shown once above the items (e.g. FSCS "I get critical and
+        angry with myself:"), or None.
+    choice_orientation : {"vertical", "horizontal"}
+        How options are best laid out: a list of verbal anchors, or a 1-10 rating row.
+    items : tuple of FormItem
+        Every answerable entry in display order.
+    source : {"catalogue", "trial"}
+        ``"catalogue"`` for the public form; ``"trial"`` once a trial's licensed wording
+        has been merged in (`domain.forms.form_for`); such a form is served only to that
+        trial's callers.
+    copyright : str or None
+        The notice that comes with trial-supplied wording, if any.
+    """
+
+    instrument_id: str
+    instrument_version: str
+    title: str
+    stem: str | None
+    choice_orientation: ChoiceOrientation
+    items: tuple[FormItem, ...]
+    source: FormSource = "catalogue"
+    copyright: str | None = None
+
+    def __post_init__(self) -> None:
+        where = f"form of {self.instrument_id!r} version {self.instrument_version!r}"
+        if self.choice_orientation not in ("vertical", "horizontal"):
+            raise ValueError(f"{where}: choice_orientation must be 'vertical' or 'horizontal'")
+        if self.source not in ("catalogue", "trial"):
+            raise ValueError(f"{where}: source must be 'catalogue' or 'trial'")
+        link_ids = [i.link_id for i in self.items]
+        if len(set(link_ids)) != len(link_ids):
+            raise ValueError(f"{where}: duplicate link_ids {link_ids}")
+        if [i.display_order for i in self.items] != list(range(1, len(self.items) + 1)):
+            raise ValueError(f"{where}: display_order must be 1..n in item order")
+
+    def item(self, link_id: str) -> FormItem | None:
+        """The item with this link_id, or None."""
+        return next((i for i in self.items if i.link_id == link_id), None)
+
+    @property
+    def choice_items(self) -> tuple[FormItem, ...]:
+        """The scored items, in display order."""
+        return tuple(i for i in self.items if i.type == "choice")
+
+    @property
+    def text_items(self) -> tuple[FormItem, ...]:
+        """The free-text fields, in display order."""
+        return tuple(i for i in self.items if i.type == "text")
+
+
+def _default_form(instrument: Instrument) -> Form:
+    """The form of an instrument defined without form data: ascending options, "Item N"."""
+    scores = range(instrument.response_min, instrument.response_max + 1)
+    labels = instrument.anchors or tuple(str(s) for s in scores)
+    items: list[FormItem] = [
+        FormItem(
+            link_id=str(number),
+            type="choice",
+            display_order=number,
+            text=f"Item {number}",
+            number=number,
+            options=tuple(
+                Option(code=str(s), label=label, score=s)
+                for s, label in zip(scores, labels, strict=True)
+            ),
+        )
+        for number in instrument.item_numbers
+    ]
+    for name in instrument.free_text:
+        items.append(
+            FormItem(
+                link_id=name,
+                type="text",
+                display_order=len(items) + 1,
+                text=name.replace("_", " ").capitalize(),
+                field=name,
+                max_length=instrument.free_text_max_chars,
+            )
+        )
+    return Form(
+        instrument_id=instrument.id,
+        instrument_version=instrument.version,
+        title=instrument.title,
+        stem=instrument.probe,
+        choice_orientation="vertical",
+        items=tuple(items),
+    )
+
+
+def check_form(instrument: Instrument, form: Form) -> None:
+    """Check that `form` presents `instrument`: every item once, options covering the range.
+
+    Raises
+    ------
+    ValueError
+        The form names another instrument or version; a choice item is missing, repeated
+        or unknown; an item's option scores do not cover the response range exactly once;
+        the text fields are not exactly the instrument's `free_text` fields, or take a
+        different length than `free_text_max_chars`.
+    """
+    where = f"form of instrument {instrument.id!r} version {instrument.version!r}"
+    if (form.instrument_id, form.instrument_version) != (instrument.id, instrument.version):
+        raise ValueError(
+            f"{where} names {form.instrument_id!r} version {form.instrument_version!r}"
+        )
+    numbers = [i.number for i in form.choice_items]
+    if sorted(n for n in numbers if n is not None) != list(instrument.item_numbers):
+        raise ValueError(f"{where}: choice items {numbers} are not items 1..{instrument.items}")
+    scores = list(range(instrument.response_min, instrument.response_max + 1))
+    for item in form.choice_items:
+        if sorted(o.score for o in item.options) != scores:
+            raise ValueError(
+                f"{where}: item {item.number} options score "
+                f"{[o.score for o in item.options]}, not each of {scores} once"
+            )
+    fields = [i.field for i in form.text_items]
+    if sorted(f for f in fields if f is not None) != sorted(instrument.free_text):
+        raise ValueError(f"{where}: text fields {fields} are not {list(instrument.free_text)}")
+    if any(i.max_length != instrument.free_text_max_chars for i in form.text_items):
+        raise ValueError(f"{where}: text fields take {instrument.free_text_max_chars} chars")
+
+
+@dataclass(frozen=True, kw_only=True)
 class Instrument:
     """One version of a questionnaire: items, response range, subscales and provenance.
 
     Built instruments are consistent: every item belongs to at least one subscale, each
     subscale's range equals its item count times the response range, and reverse-keyed
     items exist. `item_labels` is read-only (empty except for the diary).
+
+    `anchors` are the generic option labels in score order (``anchors[k]`` labels score
+    ``response_min + k``), one per score, or empty. `form` is the instrument as a form
+    (see `Form`); pass `form_definition` to give it, or leave it out for the plain form
+    (options in ascending score order labelled by `anchors`, texts "Item N"). Either way
+    it is checked against the instrument (`check_form`). `dataclasses.replace` rebuilds
+    the plain form unless it is given `form_definition=instrument.form` too.
     """
 
     id: str
@@ -146,7 +394,7 @@ class Instrument:
     items: int
     response_min: int
     response_max: int
-    anchors: tuple[str, ...] | str = ()
+    anchors: tuple[str, ...] = ()
     reverse_items: tuple[int, ...] = ()
     subscales: tuple[Subscale, ...]
     item_labels: Mapping[str, str] = field(default_factory=_no_labels, hash=False)
@@ -156,8 +404,10 @@ class Instrument:
     notes: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
     missing_item_rule: str = ""
+    form_definition: InitVar[Form | None] = None
+    _form: Form = field(init=False, repr=False)
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, form_definition: Form | None) -> None:
         # Freeze the labels whatever mapping the caller passed.
         object.__setattr__(self, "item_labels", MappingProxyType(dict(self.item_labels)))
         where = f"instrument {self.id!r} version {self.version!r}"
@@ -165,7 +415,7 @@ class Instrument:
             raise ValueError(f"{where}: needs at least one item")
         if self.response_min >= self.response_max:
             raise ValueError(f"{where}: response_min must be below response_max")
-        if isinstance(self.anchors, tuple) and self.anchors:
+        if self.anchors:
             expected = self.response_max - self.response_min + 1
             if len(self.anchors) != expected:
                 raise ValueError(f"{where}: {len(self.anchors)} anchors for {expected} options")
@@ -198,6 +448,16 @@ class Instrument:
             raise ValueError(f"{where}: item_labels has keys that are not item numbers")
         if self.free_text and (self.free_text_max_chars is None or self.free_text_max_chars < 1):
             raise ValueError(f"{where}: free_text needs a positive free_text_max_chars")
+        form = _default_form(self) if form_definition is None else form_definition
+        check_form(self, form)
+        if form.source != "catalogue" or form.stem != self.probe or form.title != self.title:
+            raise ValueError(f"{where}: its form must be the catalogue form, stem = probe")
+        object.__setattr__(self, "_form", form)
+
+    @property
+    def form(self) -> Form:
+        """The instrument as a form, without trial-supplied wording."""
+        return self._form
 
     @property
     def item_numbers(self) -> range:
@@ -332,29 +592,170 @@ def _subscale_from_data(raw: Mapping[str, Any]) -> Subscale:
     )
 
 
+_FORM_KEYS = {
+    "choice_orientation",
+    "option_orders",
+    "items",
+    "text_fields",
+    "display_order",
+    "notes",
+}
+_FORM_ITEM_KEYS = {"options", "text", "stem", "option_labels"}
+_FORM_FIELD_KEYS = {"text", "stem"}
+
+
+def _str_map(values: Any, what: str) -> dict[str, str]:
+    if not isinstance(values, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in values.items()
+    ):
+        raise ValueError(f"catalogue data: {what} must map strings to strings")
+    return dict(values)
+
+
+def _only(raw: Mapping[str, Any], allowed: set[str], what: str) -> None:
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise ValueError(f"catalogue data: {what} has unknown fields {unknown}")
+
+
+def _form_from_data(
+    raw: Mapping[str, Any],
+    *,
+    instrument_id: str,
+    version: str,
+    title: str,
+    probe: str | None,
+    anchors: tuple[str, ...],
+    response_min: int,
+    free_text: tuple[str, ...],
+    free_text_max_chars: int | None,
+) -> Form:
+    """Expand an instrument's ``form`` data: named option orders, per-item overrides.
+
+    ``option_orders`` names lists of scores in printed order; each entry of ``items``
+    (keyed by item number) picks one by name and may give ``text``, ``stem`` and
+    ``option_labels`` (code -> label, overriding the generic anchor). ``text_fields`` gives
+    the diary fields' ``text`` and ``stem``; ``display_order`` lists every link_id when the
+    order is not item numbers then text fields. ``notes`` documents the data only.
+    """
+    what = f"form of {instrument_id!r}"
+    _only(raw, _FORM_KEYS, what)
+    orders_raw = _req(raw, "option_orders", dict)
+    orders = {
+        name: _int_tuple(scores, f"{what} option order {name!r}")
+        for name, scores in orders_raw.items()
+    }
+    raw_items = _req(raw, "items", dict)
+    raw_fields = _opt(raw, "text_fields", dict) or {}
+    _str_tuple(raw.get("notes"), f"{what} notes")
+
+    def label(code: str, score: int, overrides: Mapping[str, str]) -> str:
+        if code in overrides:
+            return overrides[code]
+        return anchors[score - response_min] if anchors else code
+
+    built: dict[str, dict[str, Any]] = {}
+    for key, entry in raw_items.items():
+        if not isinstance(entry, dict):
+            raise ValueError(f"catalogue data: {what} item {key!r} must be an object")
+        _only(entry, _FORM_ITEM_KEYS, f"{what} item {key!r}")
+        order_name = _req(entry, "options", str)
+        if order_name not in orders:
+            raise ValueError(f"catalogue data: {what} item {key!r} names no option order")
+        overrides = _str_map(entry.get("option_labels", {}), f"{what} item {key!r} labels")
+        scores = orders[order_name]
+        if not set(overrides) <= {str(score) for score in scores}:
+            raise ValueError(f"catalogue data: {what} item {key!r} labels unknown codes")
+        if not key.isdigit():
+            raise ValueError(f"catalogue data: {what} item key {key!r} is not an item number")
+        built[key] = {
+            "type": "choice",
+            "number": int(key),
+            "text": _opt(entry, "text", str) or f"Item {key}",
+            "stem": _opt(entry, "stem", str),
+            "options": tuple(
+                Option(code=str(score), label=label(str(score), score, overrides), score=score)
+                for score in scores
+            ),
+        }
+    for name, entry in raw_fields.items():
+        if not isinstance(entry, dict):
+            raise ValueError(f"catalogue data: {what} text field {name!r} must be an object")
+        _only(entry, _FORM_FIELD_KEYS, f"{what} text field {name!r}")
+        built[name] = {
+            "type": "text",
+            "field": name,
+            "text": _req(entry, "text", str),
+            "stem": _opt(entry, "stem", str),
+            "max_length": free_text_max_chars,
+        }
+    missing_fields = [name for name in free_text if name not in built]
+    if missing_fields:
+        raise ValueError(f"catalogue data: {what} has no text for fields {missing_fields}")
+    default_order = sorted((k for k in built if k.isdigit()), key=int) + list(free_text)
+    order = _str_tuple(raw.get("display_order"), f"{what} display_order") or tuple(default_order)
+    if sorted(order) != sorted(built):
+        raise ValueError(f"catalogue data: {what} display_order must list every item once")
+    return Form(
+        instrument_id=instrument_id,
+        instrument_version=version,
+        title=title,
+        stem=probe,
+        choice_orientation=cast(ChoiceOrientation, _req(raw, "choice_orientation", str)),
+        items=tuple(
+            FormItem(link_id=link_id, display_order=position, **built[link_id])
+            for position, link_id in enumerate(order, start=1)
+        ),
+    )
+
+
 def _instrument_from_data(raw: Mapping[str, Any], *, missing_item_rule: str) -> Instrument:
-    anchors = _opt(raw, "anchors", (str, list))
     labels = _opt(raw, "item_labels", dict) or {}
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
         raise ValueError("catalogue data: item_labels must map strings to strings")
+    instrument_id = _req(raw, "id", str)
+    version = _req(raw, "version", str)
+    title = _req(raw, "title", str)
+    response_min = _req(raw, "response_min", int)
+    anchors = _str_tuple(raw.get("anchors"), "anchors")
+    free_text = _str_tuple(raw.get("free_text"), "free_text")
+    free_text_max_chars = _opt(raw, "free_text_max_chars", int)
+    probe = _opt(raw, "probe", str)
+    raw_form = _opt(raw, "form", dict)
+    form = (
+        None
+        if raw_form is None
+        else _form_from_data(
+            raw_form,
+            instrument_id=instrument_id,
+            version=version,
+            title=title,
+            probe=probe,
+            anchors=anchors,
+            response_min=response_min,
+            free_text=free_text,
+            free_text_max_chars=free_text_max_chars,
+        )
+    )
     return Instrument(
-        id=_req(raw, "id", str),
-        version=_req(raw, "version", str),
-        title=_req(raw, "title", str),
+        id=instrument_id,
+        version=version,
+        title=title,
         citation=_req(raw, "citation", str),
         items=_req(raw, "items", int),
-        response_min=_req(raw, "response_min", int),
+        response_min=response_min,
         response_max=_req(raw, "response_max", int),
-        anchors=anchors if isinstance(anchors, str) else _str_tuple(anchors, "anchors"),
+        anchors=anchors,
         reverse_items=_int_tuple(_req(raw, "reverse_items", list), "reverse_items"),
         subscales=tuple(_subscale_from_data(s) for s in _req(raw, "subscales", list)),
         item_labels=labels,
-        free_text=_str_tuple(raw.get("free_text"), "free_text"),
-        free_text_max_chars=_opt(raw, "free_text_max_chars", int),
-        probe=_opt(raw, "probe", str),
+        free_text=free_text,
+        free_text_max_chars=free_text_max_chars,
+        probe=probe,
         notes=_str_tuple(raw.get("notes"), "notes"),
         sources=_str_tuple(raw.get("sources"), "sources"),
         missing_item_rule=missing_item_rule,
+        form_definition=form,
     )
 
 
@@ -384,7 +785,11 @@ CATALOGUE: Catalogue = _load_packaged_catalogue()
 
 
 def instrument_to_dict(instrument: Instrument) -> dict[str, object]:
-    """The public, JSON-ready definition of an instrument (no item wording, no notes)."""
+    """The public, JSON-ready definition of an instrument (no licensed wording, no notes).
+
+    `anchors` is always a list of generic labels in score order; `form` is the catalogue
+    form (`form_to_dict`), the data a front end renders from.
+    """
     return {
         "id": instrument.id,
         "version": instrument.version,
@@ -395,9 +800,7 @@ def instrument_to_dict(instrument: Instrument) -> dict[str, object]:
         "response_max": instrument.response_max,
         "item_count": instrument.items,
         "response_range": [instrument.response_min, instrument.response_max],
-        "anchors": (
-            instrument.anchors if isinstance(instrument.anchors, str) else list(instrument.anchors)
-        ),
+        "anchors": list(instrument.anchors),
         "reverse_items": list(instrument.reverse_items),
         "subscales": [
             {
@@ -418,4 +821,38 @@ def instrument_to_dict(instrument: Instrument) -> dict[str, object]:
         "free_text_max_chars": instrument.free_text_max_chars,
         "probe": instrument.probe,
         "sources": list(instrument.sources),
+        "form": form_to_dict(instrument.form),
+    }
+
+
+def form_to_dict(form: Form) -> dict[str, object]:
+    """A form as JSON: every answerable item in display order, options in printed order.
+
+    Every item has the same keys; those that do not apply to its type are null (or an
+    empty list for `options`).
+    """
+    return {
+        "instrument": form.instrument_id,
+        "instrument_version": form.instrument_version,
+        "title": form.title,
+        "source": form.source,
+        "stem": form.stem,
+        "choice_orientation": form.choice_orientation,
+        "copyright": form.copyright,
+        "items": [
+            {
+                "link_id": item.link_id,
+                "type": item.type,
+                "display_order": item.display_order,
+                "number": item.number,
+                "field": item.field,
+                "stem": item.stem,
+                "text": item.text,
+                "options": [
+                    {"code": o.code, "label": o.label, "score": o.score} for o in item.options
+                ],
+                "max_length": item.max_length,
+            }
+            for item in form.items
+        ],
     }

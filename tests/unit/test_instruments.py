@@ -306,6 +306,7 @@ def test_the_public_definition_is_json_ready_and_carries_the_missing_item_rule()
         "free_text_max_chars",
         "probe",
         "sources",
+        "form",
     }
     assert json.loads(json.dumps(public)) == public
     assert public["probe"] == "I get critical and angry with myself:"
@@ -334,6 +335,47 @@ def test_the_diary_definition_lists_its_free_text_fields_and_labels() -> None:
     ]
     assert public["free_text_max_chars"] == 4000
     assert len(public["item_labels"]) == 14  # type: ignore[arg-type]
+
+
+# Typed from spec/instruments.json (FSCS, FSCRS, OAS) and the published scale (SBS: "0 =
+# NEVER, 1 = RARELY, 2 = SOMETIMES, 3 = MOSTLY, 4 = ALWAYS", Allan & Gilbert 1997, as
+# reproduced at scales.arabpsychology.com/s/the-submissive-behaviour-scale/).
+GENERIC_ANCHORS = {
+    "fscs": [
+        "not at all like me",
+        "a little bit like me",
+        "moderately like me",
+        "quite a bit like me",
+        "extremely like me",
+    ],
+    "fscrs": [
+        "not at all like me",
+        "a little bit like me",
+        "moderately like me",
+        "quite a bit like me",
+        "extremely like me",
+    ],
+    "oas": ["never", "seldom", "sometimes", "frequently", "almost always"],
+    "sbs": ["never", "rarely", "sometimes", "mostly", "always"],
+}
+
+
+@pytest.mark.parametrize("instrument_id", list(GENERIC_ANCHORS))
+def test_generic_anchors_are_the_published_labels_in_score_order(instrument_id: str) -> None:
+    assert list(CATALOGUE.get(instrument_id).anchors) == GENERIC_ANCHORS[instrument_id]
+
+
+def test_anchors_are_a_list_with_one_label_per_score_for_every_instrument() -> None:
+    for instrument in CATALOGUE.instruments():
+        public = instrument_to_dict(instrument)
+        anchors = public["anchors"]
+        assert isinstance(anchors, list), instrument.id
+        assert len(anchors) == instrument.response_max - instrument.response_min + 1
+        assert all(isinstance(a, str) and a for a in anchors)
+
+
+def test_hads_anchors_state_the_score_and_copy_no_wording() -> None:
+    assert list(CATALOGUE.get("hads").anchors) == ["Scored 0", "Scored 1", "Scored 2", "Scored 3"]
 
 
 def test_a_synthetic_instrument_with_a_reverse_item_outside_its_items_is_refused() -> None:
