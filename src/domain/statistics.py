@@ -600,7 +600,7 @@ _SIGN_BIT = 1 << 63
 
 def _ordinal(x: float) -> int:
     """An integer that orders like the float `x` (-0.0 and 0.0 both map to 0)."""
-    (bits,) = struct.unpack("<q", struct.pack("<d", x))
+    bits = int(struct.unpack("<q", struct.pack("<d", x))[0])
     return bits if bits >= 0 else -(bits & (_SIGN_BIT - 1))
 
 

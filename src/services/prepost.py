@@ -573,8 +573,9 @@ def _primary_p(row: Mapping[str, Any]) -> float | None:
     wilcoxon = row["wilcoxon"]
     if wilcoxon is None:
         return None
-    exact = wilcoxon["p_exact_two_sided"]
-    return exact if exact is not None else wilcoxon["p_two_sided"]
+    exact: float | None = wilcoxon["p_exact_two_sided"]
+    asymptotic: float | None = wilcoxon["p_two_sided"]
+    return exact if exact is not None else asymptotic
 
 
 def _add_holm(results: list[dict[str, Any]]) -> None:
