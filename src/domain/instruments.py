@@ -43,6 +43,7 @@ __all__ = [
     "Improvement",
     "Instrument",
     "Option",
+    "ReliabilityKind",
     "Subscale",
     "check_form",
     "form_to_dict",
@@ -53,6 +54,7 @@ __all__ = [
 Improvement = Literal["decrease", "increase"]
 ChoiceOrientation = Literal["vertical", "horizontal"]
 FormSource = Literal["catalogue", "trial"]
+ReliabilityKind = Literal["internal_consistency"]
 
 
 def _no_labels() -> Mapping[str, str]:
@@ -90,7 +92,22 @@ class Subscale:
     range : (int, int)
         Lowest and highest possible score.
     reliability_alpha : float or None
-        Cronbach's alpha used for the reliable change index; None means no RCI.
+        Cronbach's alpha, the reliability of the sample-basis reliable change index;
+        None means no sample-basis RCI.
+    reliability_source, reliability_sample : str or None
+        Where `reliability_alpha` was published, and in which sample.
+    reliability_kind : {"internal_consistency"} or None
+        What `reliability_alpha` measures: internal consistency (Cronbach's alpha), not
+        stability over time.
+    reference_sd : float or None
+        A published reference SD of the subscale (normative or clinical), the SD of the
+        published-basis reliable change index; with `reference_sd_source` and
+        `reference_sd_sample`.
+    test_retest : float or None
+        A published test-retest reliability, the reliability of the published-basis
+        reliable change index; with `test_retest_interval`, `test_retest_source` and
+        `test_retest_sample`. Only when both `reference_sd` and `test_retest` are known
+        is the published basis used (`published_reliable_change_basis`).
     bands : tuple of Band
         Contiguous interpretive bands covering `range`, or empty.
     improvement : {"decrease", "increase"}
@@ -104,6 +121,15 @@ class Subscale:
     range: tuple[int, int]
     reliability_alpha: float | None
     reliability_source: str | None = None
+    reliability_kind: ReliabilityKind | None = None
+    reliability_sample: str | None = None
+    reference_sd: float | None = None
+    reference_sd_source: str | None = None
+    reference_sd_sample: str | None = None
+    test_retest: float | None = None
+    test_retest_interval: str | None = None
+    test_retest_source: str | None = None
+    test_retest_sample: str | None = None
     bands: tuple[Band, ...] = ()
     improvement: Improvement
 
@@ -124,12 +150,31 @@ class Subscale:
             raise ValueError(f"{where}: improvement must be 'decrease' or 'increase'")
         if self.reliability_alpha is not None and not 0.0 < self.reliability_alpha < 1.0:
             raise ValueError(f"{where}: reliability_alpha must be in (0, 1)")
+        if self.reliability_kind not in (None, "internal_consistency"):
+            raise ValueError(f"{where}: reliability_kind must be 'internal_consistency'")
+        if self.reference_sd is not None:
+            if not (math.isfinite(self.reference_sd) and self.reference_sd > 0):
+                raise ValueError(f"{where}: reference_sd must be positive")
+            if not self.reference_sd_source:
+                raise ValueError(f"{where}: a reference_sd needs its reference_sd_source")
+        if self.test_retest is not None:
+            if not 0.0 < self.test_retest < 1.0:
+                raise ValueError(f"{where}: test_retest must be in (0, 1)")
+            if not self.test_retest_source:
+                raise ValueError(f"{where}: a test_retest needs its test_retest_source")
         if self.bands:
             if self.bands[0].min != low or self.bands[-1].max != high:
                 raise ValueError(f"{where}: bands must cover the range {self.range}")
             for before, after in zip(self.bands, self.bands[1:], strict=False):
                 if after.min != before.max + 1:
                     raise ValueError(f"{where}: bands must be contiguous and ordered")
+
+    @property
+    def published_reliable_change_basis(self) -> tuple[float, float] | None:
+        """``(reference_sd, test_retest)`` when both were published, else None."""
+        if self.reference_sd is None or self.test_retest is None:
+            return None
+        return self.reference_sd, self.test_retest
 
     def band_for(self, score: float) -> str | None:
         """The label of the band `score` falls in, or None when there are no bands.
@@ -576,6 +621,8 @@ def _str_tuple(values: Any, what: str) -> tuple[str, ...]:
 def _subscale_from_data(raw: Mapping[str, Any]) -> Subscale:
     low, high = _int_tuple(_req(raw, "range", list), "range")
     alpha = _opt(raw, "reliability_alpha", (int, float))
+    reference_sd = _opt(raw, "reference_sd", (int, float))
+    test_retest = _opt(raw, "test_retest", (int, float))
     return Subscale(
         id=_req(raw, "id", str),
         label=_req(raw, "label", str),
@@ -584,6 +631,15 @@ def _subscale_from_data(raw: Mapping[str, Any]) -> Subscale:
         range=(low, high),
         reliability_alpha=None if alpha is None else float(alpha),
         reliability_source=_opt(raw, "reliability_source", str),
+        reliability_kind=cast(ReliabilityKind | None, _opt(raw, "reliability_kind", str)),
+        reliability_sample=_opt(raw, "reliability_sample", str),
+        reference_sd=None if reference_sd is None else float(reference_sd),
+        reference_sd_source=_opt(raw, "reference_sd_source", str),
+        reference_sd_sample=_opt(raw, "reference_sd_sample", str),
+        test_retest=None if test_retest is None else float(test_retest),
+        test_retest_interval=_opt(raw, "test_retest_interval", str),
+        test_retest_source=_opt(raw, "test_retest_source", str),
+        test_retest_sample=_opt(raw, "test_retest_sample", str),
         bands=tuple(
             Band(min=_req(b, "min", int), max=_req(b, "max", int), label=_req(b, "label", str))
             for b in (_opt(raw, "bands", list) or [])

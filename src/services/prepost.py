@@ -15,8 +15,32 @@ instrument's missing-item rule already decided they are valid scores).
 Withdrawn participants are never paired, even when both timepoints happen to be scored: the
 study analysed completers only, and a withdrawal is the participant leaving the programme, so
 their post score does not measure the programme's end. They are listed in ``excluded`` with
-the withdrawal reason, like everyone else left out, so the denominator is always visible.
+the reason ``"withdrawn"`` and nothing more (the withdrawal reason is free text and never
+reaches a report), like everyone else left out, so the denominator is always visible.
 Active participants are paired as soon as both timepoints are scored (an interim report).
+
+Only scores of the same instrument version are paired: a participant whose counting pre and
+post submissions were scored with different versions is excluded with both versions named,
+because a corrected key can move a score without any change in the participant.
+
+Each result's ``sensitivity`` block repeats the statistics over all available pairs, the
+withdrawn participants' included (the same rules otherwise), and says how many of its pairs
+are withdrawn participants'.
+
+Completers
+----------
+``participants.completed`` counts the participants who are not withdrawn and who, for at least
+one compared instrument (`compared_instruments`), have a counting scored submission at both
+comparison timepoints in the same instrument version: the pairable participants. A subscale
+score can still be null for too many skipped items, so a completer may be excluded from some
+rows (with the reason); status ``"completed"`` alone, without those scores, does not count.
+
+Multiplicity
+------------
+``p_holm`` adjusts each result's primary p (``wilcoxon.p_method_primary``: the exact p where it
+exists, else the normal approximation) by Holm's step-down method across every result of the
+report that has one. The other p values in the report, the sensitivity blocks' included, are
+unadjusted.
 
 `paired_values` is the single place that builds the pairs; the report and the figures both
 call it, so a figure always shows exactly the pairs the statistics used.
@@ -29,8 +53,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from domain.instruments import CATALOGUE, Instrument, Subscale
-from domain.statistics import Pair, paired_change, reliable_change, reliable_change_counts
+from domain.instruments import CATALOGUE, Catalogue, Instrument, Subscale
+from domain.statistics import (
+    RCI_CRITICAL,
+    TIE_DECIMALS,
+    Pair,
+    PairedChange,
+    describe,
+    holm_adjust,
+    paired_change,
+    reliable_change_counts,
+    reliable_change_index,
+)
 from services.export_csv import csv_text
 from services.records import (
     Participant,
@@ -55,7 +89,14 @@ __all__ = [
 
 METHOD = (
     "Wilcoxon signed-rank, zero differences dropped, average ranks for ties, tie-corrected "
-    "normal approximation without continuity correction (as SPSS)"
+    "normal approximation without continuity correction (as SPSS); differences rounded to "
+    f"{TIE_DECIMALS} decimals before zeros and ties are decided; exact p from the "
+    "conditional distribution of the signed mid-ranks over all 2^n sign assignments (ties "
+    "included, n_nonzero <= 50), two-sided as P(|W+ - E W+| >= |w+ - E W+|); the primary p "
+    "is the exact one where it exists, else the asymptotic one; p_holm adjusts the primary p "
+    "by Holm's step-down method across all results of this report that have a p; every other "
+    "p value in the report (p_two_sided, p_exact_two_sided, and all p values of the "
+    "sensitivity blocks) is unadjusted"
 )
 
 TABLE_COLUMNS: tuple[str, ...] = (
@@ -79,9 +120,20 @@ TABLE_COLUMNS: tuple[str, ...] = (
     "hodges_lehmann",
     "n_excluded",
     "reason",
+    "p_method_primary",
+    "p_holm",
+    "r_observations",
+    "rank_biserial",
+    "prorated_pairs",
+    "reliable_change_basis",
+    "sensitivity_n_pairs",
+    "sensitivity_withdrawn_pairs",
+    "sensitivity_p_primary",
 )
 
 _TOO_MANY_MISSING = "too_many_missing"
+#: The whole of a withdrawn participant's exclusion reason: their own words never appear.
+WITHDRAWN = "withdrawn"
 
 _Counting = Mapping[tuple[str, str, str], ScoreRecord]
 
@@ -96,10 +148,16 @@ class Exclusion:
 
 @dataclass(frozen=True)
 class Pairing:
-    """Who is compared for one instrument × subscale, in participant order."""
+    """Who is compared for one instrument × subscale, in participant order.
+
+    ``prorated`` lists the participants whose pair has a prorated score at either timepoint;
+    ``withdrawn`` those among the pairs who withdrew (only a sensitivity pairing has any).
+    """
 
     pairs: tuple[Pair, ...]
     excluded: tuple[Exclusion, ...]
+    prorated: tuple[str, ...] = ()
+    withdrawn: tuple[str, ...] = ()
 
 
 def paired_values(
@@ -172,14 +230,25 @@ def build_report(
     scores: Sequence[ScoreRecord],
     generated_at: str,
     software_version: str,
+    catalogue: Catalogue = CATALOGUE,
 ) -> dict[str, Any]:
     """The pre/post report of one trial as the contract's JSON-ready dict.
 
     One result row per instrument that the protocol schedules at both comparison timepoints,
     times each of its subscales, in catalogue order. Numbers are not rounded. A row whose
     statistics cannot be computed (fewer than 2 pairs, say) is still present, with the
-    statistics null and ``reason`` saying why. ``reliable_change`` is null for subscales
-    without a reliability alpha (the diary) and whenever the statistics are null.
+    statistics null and ``reason`` saying why. ``reliable_change`` is null whenever the
+    statistics are null, and for subscales with neither a published basis nor an alpha
+    (the diary).
+
+    Reliable change (Jacobson & Truax 1991) uses the subscale's published reference SD and
+    test-retest reliability from the catalogue when both are known (``"basis":
+    "published"``); otherwise it says so in ``basis_note`` and falls back to the trial's
+    baseline SD of the pairs and the catalogued Cronbach's alpha (``"basis": "sample"``),
+    which needs at least 2 pairs with some spread at baseline.
+
+    `catalogue` is the instrument catalogue to take the instruments and their reference
+    values from (the packaged one unless a caller passes another).
 
     Examples
     --------
@@ -192,6 +261,7 @@ def build_report(
     """
     ordered = _ordered(participants)
     counting = newest_counting(list(scores))
+    instruments = compared_instruments(protocol, catalogue=catalogue)
     results = [
         _result_row(
             instrument=instrument,
@@ -203,10 +273,19 @@ def build_report(
                 instrument=instrument.id,
                 subscale=sub.id,
             ),
+            sensitivity=_pairing(
+                protocol=protocol,
+                participants=ordered,
+                counting=counting,
+                instrument=instrument.id,
+                subscale=sub.id,
+                include_withdrawn=True,
+            ),
         )
-        for instrument in compared_instruments(protocol)
+        for instrument in instruments
         for sub in instrument.subscales
     ]
+    _add_holm(results)
     statuses = [p.status for p in ordered]
     return {
         "trial_id": trial_id,
@@ -217,9 +296,9 @@ def build_report(
         "participants": {
             "enrolled": len(ordered),
             "withdrawn": statuses.count("withdrawn"),
-            # completers: status "completed", or not withdrawn with both comparison
-            # timepoints scored (the study's sense of "completed the programme")
-            "completed": _completers(ordered, counting, protocol),
+            # completers: not withdrawn, some compared instrument scored at both
+            # comparison timepoints in one version (module docstring, "Completers")
+            "completed": _completers(ordered, counting, protocol, instruments),
             "active": statuses.count("active"),
         },
         "results": results,
@@ -228,29 +307,37 @@ def build_report(
 
 def _completers(
     participants: Sequence[Participant],
-    counting: Mapping[tuple[str, str, str], ScoreRecord],
+    counting: _Counting,
     protocol: Protocol,
+    instruments: Sequence[Instrument],
 ) -> int:
     pre, post = protocol.comparison.pre, protocol.comparison.post
-    scored = {(pid, tp) for (pid, _instrument, tp) in counting}
+
+    def pairable(pid: str, instrument: str) -> bool:
+        before = counting.get((pid, instrument, pre))
+        after = counting.get((pid, instrument, post))
+        return (
+            before is not None
+            and after is not None
+            and before.instrument_version == after.instrument_version
+        )
+
     return sum(
         1
         for p in participants
-        if p.status == "completed"
-        or (
-            p.status != "withdrawn"
-            and (p.participant_id, pre) in scored
-            and (p.participant_id, post) in scored
-        )
+        if p.status != "withdrawn"
+        and any(pairable(p.participant_id, instrument.id) for instrument in instruments)
     )
 
 
-def compared_instruments(protocol: Protocol) -> tuple[Instrument, ...]:
+def compared_instruments(
+    protocol: Protocol, *, catalogue: Catalogue = CATALOGUE
+) -> tuple[Instrument, ...]:
     """Catalogue instruments the protocol schedules at both comparison timepoints."""
     wanted = {protocol.comparison.pre, protocol.comparison.post}
     return tuple(
         instrument
-        for instrument in CATALOGUE.instruments()
+        for instrument in catalogue.instruments()
         if wanted <= set(protocol.schedule.get(instrument.id, ()))
     )
 
@@ -288,6 +375,15 @@ def report_table_csv(report: Mapping[str, Any]) -> str:
                 row["hodges_lehmann_median_change"],
                 len(row["excluded"]),
                 row["reason"],
+                wilcoxon.get("p_method_primary"),
+                row["p_holm"],
+                row["effect_sizes"]["r_observations"],
+                row["effect_sizes"]["rank_biserial"],
+                row["prorated_pairs"],
+                (row["reliable_change"] or {}).get("basis"),
+                row["sensitivity"]["n_pairs"],
+                row["sensitivity"]["withdrawn_pairs"],
+                _primary_p(row["sensitivity"]),
             ]
         )
     return csv_text(TABLE_COLUMNS, rows)
@@ -324,20 +420,37 @@ def _pairing(
     counting: _Counting,
     instrument: str,
     subscale: str,
+    include_withdrawn: bool = False,
 ) -> Pairing:
     pre_tp, post_tp = protocol.comparison.pre, protocol.comparison.post
     pairs: list[Pair] = []
     excluded: list[Exclusion] = []
+    prorated: list[str] = []
+    withdrawn: list[str] = []
     for participant in participants:
         pid = participant.participant_id
-        if participant.status == "withdrawn":
-            why = f" ({participant.reason})" if participant.reason else ""
-            excluded.append(Exclusion(pid, f"withdrawn{why}"))
+        if participant.status == "withdrawn" and not include_withdrawn:
+            # never the withdrawal reason: it is free text
+            excluded.append(Exclusion(pid, WITHDRAWN))
             continue
         pre_record = counting.get((pid, instrument, pre_tp))
         post_record = counting.get((pid, instrument, post_tp))
         if pre_record is None and post_record is None:
             excluded.append(Exclusion(pid, f"no scored {pre_tp} or {post_tp} submission"))
+            continue
+        if (
+            pre_record is not None
+            and post_record is not None
+            and pre_record.instrument_version != post_record.instrument_version
+        ):
+            excluded.append(
+                Exclusion(
+                    pid,
+                    f"{pre_tp} scored with instrument version {pre_record.instrument_version}, "
+                    f"{post_tp} with version {post_record.instrument_version}: scores of "
+                    "different versions are not paired",
+                )
+            )
             continue
         pre, pre_problem = _value(pre_record, timepoint=pre_tp, subscale=subscale)
         post, post_problem = _value(post_record, timepoint=post_tp, subscale=subscale)
@@ -345,8 +458,18 @@ def _pairing(
             problems = [p for p in (pre_problem, post_problem) if p]
             excluded.append(Exclusion(pid, "; ".join(problems)))
             continue
+        assert pre_record is not None and post_record is not None  # pre and post are scores
         pairs.append(Pair(participant_id=pid, pre=pre, post=post))
-    return Pairing(pairs=tuple(pairs), excluded=tuple(excluded))
+        if pre_record.subscales[subscale].prorated or post_record.subscales[subscale].prorated:
+            prorated.append(pid)
+        if participant.status == "withdrawn":
+            withdrawn.append(pid)
+    return Pairing(
+        pairs=tuple(pairs),
+        excluded=tuple(excluded),
+        prorated=tuple(prorated),
+        withdrawn=tuple(withdrawn),
+    )
 
 
 def _value(
@@ -376,14 +499,12 @@ def _value(
 # -- statistics ----------------------------------------------------------------------------
 
 
-def _result_row(*, instrument: Instrument, subscale: Subscale, pairing: Pairing) -> dict[str, Any]:
-    change = paired_change(pairs=pairing.pairs)
+def _statistics(change: PairedChange) -> dict[str, Any]:
+    """The statistics of one pairing in the contract's field names (shared by the
+    result row and its sensitivity block)."""
     wilcoxon = change.wilcoxon
-    statistics_available = wilcoxon is not None
+    sizes = change.effect_sizes
     return {
-        "instrument": instrument.id,
-        "subscale": subscale.id,
-        "subscale_label": subscale.label,
         "n_pairs": change.n_pairs,
         "pre": _descriptives(change.pre),
         "post": _descriptives(change.post),
@@ -398,33 +519,126 @@ def _result_row(*, instrument: Instrument, subscale: Subscale, pairing: Pairing)
                 "z": _number(wilcoxon.z),
                 "p_two_sided": _number(wilcoxon.p_two_sided),
                 "p_exact_two_sided": _number(wilcoxon.p_exact_two_sided),
+                "p_method_primary": (
+                    wilcoxon.p_method_primary if wilcoxon.p_primary is not None else None
+                ),
             }
         ),
         # With no pair at all there is no direction, not "none" (which would read as no change).
         "direction": change.direction if change.n_pairs else None,
         "effect_size_r": _number(change.effect_size_r),
+        "effect_sizes": {
+            "r_pairs": _number(sizes.r_pairs) if sizes else None,
+            "r_observations": _number(sizes.r_observations) if sizes else None,
+            "rank_biserial": _number(sizes.rank_biserial) if sizes else None,
+        },
         "hodges_lehmann_median_change": _number(change.hodges_lehmann),
+        "reason": change.reason,
+    }
+
+
+def _result_row(
+    *, instrument: Instrument, subscale: Subscale, pairing: Pairing, sensitivity: Pairing
+) -> dict[str, Any]:
+    change = paired_change(pairs=pairing.pairs)
+    statistics = _statistics(change)
+    again = paired_change(pairs=sensitivity.pairs)
+    return {
+        "instrument": instrument.id,
+        "subscale": subscale.id,
+        "subscale_label": subscale.label,
+        **{key: statistics[key] for key in ("n_pairs", "pre", "post", "wilcoxon", "direction")},
+        "effect_size_r": statistics["effect_size_r"],
+        "effect_sizes": statistics["effect_sizes"],
+        "p_holm": None,  # set by _add_holm once every row is known
+        "hodges_lehmann_median_change": statistics["hodges_lehmann_median_change"],
+        "prorated_pairs": len(pairing.prorated),
         "reliable_change": (
-            _reliable_change(subscale, pairing.pairs) if statistics_available else None
+            _reliable_change(subscale, pairing.pairs) if change.wilcoxon is not None else None
         ),
         "excluded": [
             {"participant_id": e.participant_id, "reason": e.reason} for e in pairing.excluded
         ],
         "reason": change.reason,
+        "sensitivity": {
+            "population": "all available pairs, withdrawn participants included",
+            "withdrawn_pairs": len(sensitivity.withdrawn),
+            **_statistics(again),
+            "prorated_pairs": len(sensitivity.prorated),
+        },
     }
 
 
+def _primary_p(row: Mapping[str, Any]) -> float | None:
+    wilcoxon = row["wilcoxon"]
+    if wilcoxon is None:
+        return None
+    exact: float | None = wilcoxon["p_exact_two_sided"]
+    asymptotic: float | None = wilcoxon["p_two_sided"]
+    return exact if exact is not None else asymptotic
+
+
+def _add_holm(results: list[dict[str, Any]]) -> None:
+    """Set ``p_holm`` of every row with a primary p, Holm-adjusted across those rows."""
+    tested = [(row, p) for row in results if (p := _primary_p(row)) is not None]
+    for (row, _), adjusted in zip(tested, holm_adjust([p for _, p in tested]), strict=True):
+        row["p_holm"] = adjusted
+
+
+_NO_PUBLISHED_BASIS = (
+    "no published reference SD and test-retest reliability pair in the catalogue for this "
+    "subscale: the trial's baseline SD of the pairs and Cronbach's alpha are used"
+)
+
+
 def _reliable_change(subscale: Subscale, pairs: Sequence[Pair]) -> dict[str, Any] | None:
-    alpha = subscale.reliability_alpha
-    if alpha is None:
-        return None
-    changes = reliable_change(pairs=pairs, alpha=alpha, improvement=subscale.improvement)
-    if not changes:
-        # Baseline SD of 0: no RCI can be formed; all-zero counts would misreport n.
-        return None
+    published = subscale.published_reliable_change_basis
+    basis: dict[str, Any]
+    if published is not None:
+        reference_sd, reliability = published
+        basis = {
+            "basis": "published",
+            "reference_sd": reference_sd,
+            "reference_sd_source": subscale.reference_sd_source,
+            "reference_sd_sample": subscale.reference_sd_sample,
+            "reliability": reliability,
+            "reliability_kind": "test_retest",
+            "reliability_interval": subscale.test_retest_interval,
+            "reliability_source": subscale.test_retest_source,
+            "reliability_sample": subscale.test_retest_sample,
+        }
+    else:
+        alpha = subscale.reliability_alpha
+        sd_pre = describe([p.pre for p in pairs]).sd
+        if alpha is None or not sd_pre:
+            # No alpha (the diary), or a baseline SD of 0 or undefined: no RCI can be
+            # formed, and all-zero counts would misreport n.
+            return None
+        reference_sd, reliability = sd_pre, alpha
+        basis = {
+            "basis": "sample",
+            "basis_note": _NO_PUBLISHED_BASIS,
+            "reference_sd": sd_pre,
+            "reference_sd_source": f"baseline SD (n - 1) of this result's {len(pairs)} pairs",
+            "reference_sd_sample": "this trial's pairs",
+            "reliability": alpha,
+            "reliability_kind": subscale.reliability_kind or "internal_consistency",
+            "reliability_interval": None,
+            "reliability_source": subscale.reliability_source,
+            "reliability_sample": subscale.reliability_sample,
+        }
+    changes = reliable_change_index(
+        pairs=pairs,
+        reference_sd=reference_sd,
+        reliability=reliability,
+        improvement=subscale.improvement,
+    )
     counts = reliable_change_counts(changes)
     return {
-        "alpha": alpha,
+        **basis,
+        "alpha": subscale.reliability_alpha,
+        "s_diff": math.sqrt(2) * reference_sd * math.sqrt(1 - reliability),
+        "critical_value": RCI_CRITICAL,
         "improved": counts["improved"],
         "no_reliable_change": counts["no_reliable_change"],
         "deteriorated": counts["deteriorated"],

@@ -637,7 +637,9 @@ def check_report(report: Mapping[str, Any], stored: list[dict[str, Any]]) -> Non
             assert close(row[side]["mean"], statistics.fmean(data)), (instrument, subscale)
             assert close(row[side]["sd"], statistics.stdev(data)), (instrument, subscale)
             assert close(row[side]["median"], statistics.median(data)), (instrument, subscale)
-        diffs = [b - a for a, b in pairs]
+        # v1.1: ties are decided on differences rounded to 1e-9, so that mathematically
+        # equal prorated differences tie (API.md, "The pre/post report, v1.1 fields")
+        diffs = [round(b - a, 9) for a, b in pairs]
         nonzero = [d for d in diffs if d != 0]
         w = row["wilcoxon"]
         assert w["n_nonzero"] == len(nonzero)

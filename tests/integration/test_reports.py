@@ -118,11 +118,23 @@ def test_the_report_compares_completers_and_says_why_everyone_else_is_left_out(a
     assert anxiety["wilcoxon"]["w_minus"] == 6
     assert anxiety["wilcoxon"]["z"] == pytest.approx(z)
     assert anxiety["wilcoxon"]["p_two_sided"] == pytest.approx(math.erfc(abs(z) / math.sqrt(2)))
-    assert anxiety["wilcoxon"]["p_exact_two_sided"] is None  # ties
+    # v1.1: the exact p is given with ties too; only the all-negative and all-positive of
+    # the 8 sign patterns are as extreme as T = 0 (R coin 1.4.2: 0.25, see the unit tests)
+    assert anxiety["wilcoxon"]["p_exact_two_sided"] == 0.25
+    assert anxiety["wilcoxon"]["p_method_primary"] == "exact"
     assert anxiety["direction"] == "decrease"
     excluded = {e["participant_id"]: e["reason"] for e in anxiety["excluded"]}
     assert set(excluded) == {"P04", "P05", "P06"}
-    assert "withdrawn" in excluded["P06"] and "moved away" in excluded["P06"]
+    # the withdrawal reason is free text: the report says "withdrawn" and nothing more
+    assert excluded["P06"] == "withdrawn"
+    assert "moved away" not in json.dumps(report)
+    # P03's week-12 anxiety was prorated; P06 (withdrawn, 21 -> 21) joins the sensitivity pairs
+    assert anxiety["prorated_pairs"] == 1
+    assert (anxiety["sensitivity"]["n_pairs"], anxiety["sensitivity"]["withdrawn_pairs"]) == (4, 1)
+    assert anxiety["reliable_change"]["basis"] == "sample"  # no published reference SD
+    # HADS anxiety has the report's only p (depression has no non-zero difference, the
+    # FSCRS rows one pair each), so Holm's adjustment leaves it as it is
+    assert anxiety["p_holm"] == 0.25
     assert "too many items skipped" in excluded["P04"] and "4 of 7" in excluded["P04"]
     assert "no scored week-12 submission" in excluded["P05"]
 

@@ -401,3 +401,100 @@ def test_a_synthetic_instrument_with_a_reverse_item_outside_its_items_is_refused
                 ),
             ),
         )
+
+
+# -- reliable-change reference values (v1.1) ---------------------------------------------------
+
+
+def test_the_hads_missing_item_rule_cites_bell_fairclough_fiero_and_butow() -> None:
+    notes = " ".join(CATALOGUE.get("hads").notes)
+    assert "Bell, Fairclough, Fiero & Butow (2016)" in notes
+    assert "Butt" not in notes
+
+
+def test_every_catalogued_alpha_says_it_is_internal_consistency_and_from_which_sample() -> None:
+    for instrument in CATALOGUE.instruments():
+        for sub in instrument.subscales:
+            if sub.reliability_alpha is None:
+                assert sub.reliability_kind is None
+                continue
+            assert sub.reliability_kind == "internal_consistency", (instrument.id, sub.id)
+            assert sub.reliability_source and sub.reliability_sample, (instrument.id, sub.id)
+
+
+# Test-retest reliabilities as the catalogue quotes them from their sources (Herrmann 1997,
+# review of HADS validation data: 0-2 weeks r = .84 anxiety, .85 depression); none other
+# was found, and no published reference SD, so every subscale falls back to the sample.
+TEST_RETEST = {("hads", "anxiety"): 0.84, ("hads", "depression"): 0.85}
+
+
+def test_published_reference_values_are_the_sourced_ones_and_each_quotes_its_source() -> None:
+    found = {}
+    for instrument in CATALOGUE.instruments():
+        for sub in instrument.subscales:
+            if sub.test_retest is not None:
+                found[(instrument.id, sub.id)] = sub.test_retest
+                assert sub.test_retest_source and str(sub.test_retest) in sub.test_retest_source
+                assert sub.test_retest_interval and sub.test_retest_sample
+            if sub.reference_sd is not None:
+                assert sub.reference_sd_source and str(sub.reference_sd) in sub.reference_sd_source
+            assert sub.published_reliable_change_basis is None
+    assert found == TEST_RETEST
+
+
+def _subscale(**fields: Any) -> Subscale:
+    base: dict[str, Any] = {
+        "id": "all",
+        "label": "All",
+        "items": (1, 2),
+        "max_missing": 0,
+        "range": (0, 6),
+        "reliability_alpha": 0.8,
+        "improvement": "decrease",
+    }
+    return Subscale(**{**base, **fields})
+
+
+def test_a_published_basis_needs_both_a_reference_sd_and_a_test_retest_reliability() -> None:
+    both = _subscale(
+        reference_sd=3.5, reference_sd_source="a", test_retest=0.8, test_retest_source="b"
+    )
+    assert both.published_reliable_change_basis == (3.5, 0.8)
+    assert (
+        _subscale(test_retest=0.8, test_retest_source="b").published_reliable_change_basis is None
+    )
+    assert (
+        _subscale(reference_sd=3.5, reference_sd_source="a").published_reliable_change_basis is None
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"reference_sd": 0.0, "reference_sd_source": "a"}, "reference_sd must be positive"),
+        ({"reference_sd": 3.0}, "needs its reference_sd_source"),
+        ({"test_retest": 1.0, "test_retest_source": "b"}, "test_retest must be in"),
+        ({"test_retest": 0.7}, "needs its test_retest_source"),
+        ({"reliability_kind": "test_retest"}, "reliability_kind"),
+    ],
+)
+def test_reference_values_without_a_source_or_out_of_range_are_refused(
+    fields: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        _subscale(**fields)
+
+
+def test_the_loader_reads_the_reference_fields_of_a_subscale() -> None:
+    text = resources.files("domain").joinpath("data/instruments.json").read_text("utf-8")
+    data = json.loads(text)
+    hads = next(i for i in data["instruments"] if i["id"] == "hads")
+    hads["subscales"][0].update(
+        reference_sd=3.9, reference_sd_source="a source quoting 3.9", reference_sd_sample="s"
+    )
+    anxiety = load_catalogue(data).get("hads").subscale("anxiety")
+    assert anxiety.published_reliable_change_basis == (3.9, 0.84)
+    assert anxiety.reference_sd_sample == "s"
+    hads["subscales"][0]["reference_sd"] = "3.9"
+    with pytest.raises(ValueError, match="wrong type"):
+        load_catalogue(data)

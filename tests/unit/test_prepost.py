@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
+import itertools
+import json
 import math
 import statistics
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.instruments import CATALOGUE
+from domain.instruments import CATALOGUE, load_catalogue
 from services.prepost import (
     METHOD,
     TABLE_COLUMNS,
@@ -69,6 +73,7 @@ def score(
     *,
     instrument: str = "hads",
     seq: int = 0,
+    version: str = "1",
 ) -> ScoreRecord:
     if isinstance(values, Mapping):
         subscales = {name: value(name, v) for name, v in values.items()}
@@ -79,7 +84,7 @@ def score(
         participant_id=pid,
         submission_id=f"{pid}-{instrument}-{timepoint}-{seq}",
         instrument=instrument,
-        instrument_version="1",
+        instrument_version=version,
         timepoint=timepoint,
         seq=seq,
         completed_at="2026-11-20T10:00:00Z",
@@ -208,6 +213,11 @@ def test_the_report_has_the_contracts_shape() -> None:
         "reliable_change",
         "excluded",
         "reason",
+        # v1.1
+        "effect_sizes",
+        "p_holm",
+        "prorated_pairs",
+        "sensitivity",
     }
 
 
@@ -249,14 +259,25 @@ def test_hads_anxiety_statistics_match_an_independent_recomputation() -> None:
     assert anxiety["effect_size_r"] == pytest.approx(z / math.sqrt(6))
 
 
-def test_withdrawn_participants_are_excluded_with_their_reason_even_with_both_scores() -> None:
+def test_withdrawn_participants_are_excluded_as_withdrawn_even_with_both_scores() -> None:
     anxiety = row(report_of(*pilot_trial()), "hads", "anxiety")
 
+    # v1.1 privacy: the withdrawal reason is free text and never reaches the report
     assert anxiety["excluded"] == [
-        {"participant_id": "P07", "reason": "withdrawn (moved away)"},
+        {"participant_id": "P07", "reason": "withdrawn"},
         {"participant_id": "P08", "reason": "withdrawn"},
-        {"participant_id": "P09", "reason": "withdrawn (unwell)"},
+        {"participant_id": "P09", "reason": "withdrawn"},
     ]
+
+
+def test_no_withdrawal_reason_appears_anywhere_in_the_report_or_its_table() -> None:
+    people, scores = pilot_trial()
+    people.append(participant("P10", "withdrawn", "my father died; I cannot face the group"))
+    report = report_of(people, scores)
+    published = json.dumps(report) + report_table_csv(report)
+
+    for reason in ("moved away", "unwell", "father", "cannot face"):
+        assert reason not in published
 
 
 def test_the_newest_correction_counts_and_the_superseded_score_does_not() -> None:
@@ -469,3 +490,274 @@ def test_reliable_change_is_reported_per_participant_with_jacobson_truax_by_hand
     assert change["improved"] == categories.count("improved")
     assert change["deteriorated"] == categories.count("deteriorated")
     assert change["no_reliable_change"] == categories.count("no_reliable_change")
+
+
+# -- v1.1 fields ------------------------------------------------------------------------------
+
+
+def enumerated_exact_p(differences: Sequence[float]) -> float:
+    """Two-sided exact p over all 2**n sign assignments of the mid-ranks (coin's definition:
+    P(|W+ - E W+| >= |w+ - E W+|)), written out anew for this test."""
+    nonzero = [d for d in differences if d != 0]
+    magnitudes = sorted(abs(d) for d in nonzero)
+    ranks = [
+        sum(i + 1 for i, m in enumerate(magnitudes) if m == abs(d)) / magnitudes.count(abs(d))
+        for d in nonzero
+    ]
+    observed = sum(r for r, d in zip(ranks, nonzero, strict=True) if d > 0)
+    centre = sum(ranks) / 2
+    hits = sum(
+        1
+        for signs in itertools.product((0, 1), repeat=len(ranks))
+        if abs(sum(r * s for r, s in zip(ranks, signs, strict=True)) - centre)
+        >= abs(observed - centre) - 1e-9
+    )
+    return hits / 2 ** len(ranks)
+
+
+def holm_by_definition(ps: Sequence[float]) -> list[float]:
+    """Holm (1979): the i-th smallest p becomes max_{j <= i} min(1, (m - j + 1) p_(j))."""
+    m = len(ps)
+    order = sorted(range(m), key=lambda k: ps[k])
+    out = [0.0] * m
+    for i, k in enumerate(order):
+        out[k] = max(min(1.0, (m - j) * ps[order[j]]) for j in range(i + 1))
+    return out
+
+
+def test_the_exact_p_is_given_with_ties_and_leads_the_row() -> None:
+    report = report_of(*pilot_trial())
+    anxiety = row(report, "hads", "anxiety")
+    depression = row(report, "hads", "depression")
+    # depression d = -4, -2, -3, -3, -3 (P03's week-12 not scored): three tied
+    assert depression["wilcoxon"]["p_exact_two_sided"] == pytest.approx(
+        enumerated_exact_p([-4, -2, -3, -3, -3]), rel=1e-12
+    )
+    assert depression["wilcoxon"]["p_method_primary"] == "exact"
+    # anxiety: no ties, the same value as v1 (R coin 1.4.2 gives 0.03125 for these pairs)
+    assert anxiety["wilcoxon"]["p_exact_two_sided"] == 0.03125
+    assert anxiety["wilcoxon"]["p_method_primary"] == "exact"
+
+
+def test_p_holm_adjusts_the_primary_p_across_every_result_that_has_one() -> None:
+    people = [participant(f"P{n:02d}") for n in range(1, 56)]
+    scores = []
+    for n, p in enumerate(people, start=1):
+        # anxiety falls for all (55 > 50 non-zero: asymptotic p); depression mixed with ties
+        scores.append(score(p.participant_id, "week-1", {"anxiety": 20.0, "depression": 10.0}))
+        after = {"anxiety": 20.0 - (n % 9 + 1), "depression": 10.0 + (n % 5) - 2}
+        scores.append(score(p.participant_id, "week-12", after))
+    report = report_of(people, scores)
+    tested = [r for r in report["results"] if r["wilcoxon"] and r["wilcoxon"]["p_method_primary"]]
+    assert [(r["instrument"], r["subscale"]) for r in tested] == [
+        ("hads", "anxiety"),
+        ("hads", "depression"),
+    ]
+    anxiety, depression = tested
+    assert anxiety["wilcoxon"]["p_method_primary"] == "asymptotic"
+    assert anxiety["wilcoxon"]["p_exact_two_sided"] is None
+    primary = [anxiety["wilcoxon"]["p_two_sided"], depression["wilcoxon"]["p_exact_two_sided"]]
+    assert [anxiety["p_holm"], depression["p_holm"]] == pytest.approx(
+        holm_by_definition(primary), rel=1e-12
+    )
+    assert all(r["p_holm"] is None for r in report["results"] if r not in tested)
+    assert "Holm" in report["method"] and "unadjusted" in report["method"]
+
+
+def test_p_holm_of_the_pilot_is_the_two_primary_p_values_adjusted_together() -> None:
+    report = report_of(*pilot_trial())
+    anxiety = row(report, "hads", "anxiety")
+    depression = row(report, "hads", "depression")
+    ps = [anxiety["wilcoxon"]["p_exact_two_sided"], depression["wilcoxon"]["p_exact_two_sided"]]
+    assert [anxiety["p_holm"], depression["p_holm"]] == pytest.approx(holm_by_definition(ps))
+    assert row(report, "fscs", "self_correction")["p_holm"] is None  # one pair: no p
+
+
+def test_effect_sizes_match_their_definitions() -> None:
+    anxiety = row(report_of(*pilot_trial()), "hads", "anxiety")
+    _, z = spss_z([b - a for a, b in zip(ANXIETY_PRE.values(), ANXIETY_POST.values(), strict=True)])
+    w_plus, w_minus = anxiety["wilcoxon"]["w_plus"], anxiety["wilcoxon"]["w_minus"]
+
+    assert anxiety["effect_sizes"] == pytest.approx(
+        {
+            "r_pairs": z / math.sqrt(6),
+            "r_observations": z / math.sqrt(12),
+            "rank_biserial": (w_plus - w_minus) / (w_plus + w_minus),
+        }
+    )
+    assert anxiety["effect_sizes"]["rank_biserial"] == -1.0  # every score fell
+    assert anxiety["effect_size_r"] == anxiety["effect_sizes"]["r_pairs"]
+    one_pair = row(report_of(*pilot_trial()), "fscs", "self_correction")
+    assert one_pair["effect_sizes"] == {
+        "r_pairs": None,
+        "r_observations": None,
+        "rank_biserial": None,
+    }
+
+
+def test_prorated_pairs_counts_the_pairs_with_a_prorated_score() -> None:
+    people, scores = pilot_trial()
+    # P04's week-1 depression becomes prorated too: depression then has one prorated pair
+    scores = [
+        dataclasses.replace(
+            s, subscales={**s.subscales, "depression": value("depression", 12.0, prorated=True)}
+        )
+        if (s.participant_id, s.timepoint, s.instrument) == ("P04", "week-1", "hads")
+        else s
+        for s in scores
+    ]
+    report = report_of(people, scores)
+    assert row(report, "hads", "anxiety")["prorated_pairs"] == 1  # P02's week-12 anxiety
+    assert row(report, "hads", "depression")["prorated_pairs"] == 1  # P04's week-1
+    assert row(report, "fscs", "self_correction")["prorated_pairs"] == 0
+
+
+def test_sensitivity_repeats_the_statistics_with_the_withdrawn_pairs_included() -> None:
+    anxiety = row(report_of(*pilot_trial()), "hads", "anxiety")
+    sensitivity = anxiety["sensitivity"]
+    # P07 withdrew with both timepoints scored: 16 -> 17
+    pre = [*ANXIETY_PRE.values(), 16.0]
+    post = [*ANXIETY_POST.values(), 17.0]
+    differences = [b - a for a, b in zip(pre, post, strict=True)]
+    t_stat, z = spss_z(differences)
+
+    assert (sensitivity["n_pairs"], sensitivity["withdrawn_pairs"]) == (7, 1)
+    assert sensitivity["pre"]["mean"] == pytest.approx(statistics.mean(pre))
+    assert sensitivity["post"]["sd"] == pytest.approx(statistics.stdev(post))
+    assert sensitivity["wilcoxon"]["t"] == t_stat
+    assert sensitivity["wilcoxon"]["z"] == pytest.approx(z, rel=1e-12)
+    assert sensitivity["wilcoxon"]["p_exact_two_sided"] == pytest.approx(
+        enumerated_exact_p(differences), rel=1e-12
+    )
+    assert sensitivity["effect_sizes"]["r_pairs"] == pytest.approx(z / math.sqrt(7))
+    assert sensitivity["prorated_pairs"] == 1
+    assert sensitivity["direction"] == "decrease"
+    # the primary statistics stay those of the completers
+    assert anxiety["n_pairs"] == 6
+    assert "p_holm" not in sensitivity
+
+
+def test_only_scores_of_the_same_instrument_version_are_paired() -> None:
+    people = [participant("A1", "active"), participant("A2", "active"), participant("A3", "active")]
+    scores = [
+        score("A1", "week-1", {"anxiety": 10.0, "depression": 9.0}),
+        score("A1", "week-12", {"anxiety": 6.0, "depression": 9.0}, version="2"),
+        score("A2", "week-1", {"anxiety": 12.0, "depression": 8.0}),
+        score("A2", "week-12", {"anxiety": 7.0, "depression": 5.0}),
+        score("A3", "week-1", {"anxiety": 14.0, "depression": 8.0}),
+        score("A3", "week-12", {"anxiety": 9.0, "depression": 6.0}),
+    ]
+    anxiety = row(report_of(people, scores), "hads", "anxiety")
+
+    assert anxiety["n_pairs"] == 2
+    assert anxiety["excluded"] == [
+        {
+            "participant_id": "A1",
+            "reason": "week-1 scored with instrument version 1, week-12 with version 2: "
+            "scores of different versions are not paired",
+        }
+    ]
+
+
+def test_completers_have_a_compared_instrument_scored_at_both_timepoints_in_one_version() -> None:
+    people = [
+        participant("A1", "active"),  # HADS before, FSCS after: not a completer
+        participant("A2", "completed"),  # status completed, nothing scored
+        participant("A3", "active"),  # HADS version 1 before, version 2 after
+        participant("A4", "active"),  # HADS at both: the one completer
+        participant("A5", "withdrawn"),  # both scored, but withdrawn
+    ]
+    hads_values = {"anxiety": 10.0, "depression": 9.0}
+    scores = [
+        score("A1", "week-1", hads_values),
+        score(
+            "A1", "week-12", {"self_correction": 3.0, "self_persecution": 2.0}, instrument="fscs"
+        ),
+        score("A3", "week-1", hads_values),
+        score("A3", "week-12", hads_values, version="2"),
+        score("A4", "week-1", hads_values),
+        score("A4", "week-12", hads_values),
+        score("A5", "week-1", hads_values),
+        score("A5", "week-12", hads_values),
+        # scores at a timepoint outside the comparison do not make anyone a completer
+        score("A2", "follow-up", hads_values),
+    ]
+    assert report_of(people, scores)["participants"]["completed"] == 1
+
+
+def test_reliable_change_falls_back_to_the_sample_and_says_why() -> None:
+    change = row(report_of(*pilot_trial()), "hads", "anxiety")["reliable_change"]
+    sd_pre = statistics.stdev(ANXIETY_PRE.values())
+
+    assert change["basis"] == "sample"
+    assert "no published reference SD" in change["basis_note"]
+    assert change["reference_sd"] == pytest.approx(sd_pre)
+    assert (change["reliability"], change["reliability_kind"]) == (0.83, "internal_consistency")
+    assert change["s_diff"] == pytest.approx(math.sqrt(2) * sd_pre * math.sqrt(1 - 0.83))
+
+
+def test_reliable_change_uses_a_published_reference_sd_and_test_retest_when_catalogued() -> None:
+    text = (
+        Path(__file__).resolve().parents[2] / "src" / "domain" / "data" / "instruments.json"
+    ).read_text("utf-8")
+    data = json.loads(text)
+    hads = next(i for i in data["instruments"] if i["id"] == "hads")
+    # a test catalogue: the packaged HADS anxiety test-retest .84 plus a made-up SD of 4
+    hads["subscales"][0].update(reference_sd=4.0, reference_sd_source="test fixture: 4.0")
+    catalogue = load_catalogue(data)
+    people, scores = pilot_trial()
+    report = build_report(
+        trial_id=TRIAL,
+        protocol=default_protocol(),
+        participants=people,
+        scores=scores,
+        generated_at="2026-11-26T02:00:00Z",
+        software_version="0.1.0",
+        catalogue=catalogue,
+    )
+    change = row(report, "hads", "anxiety")["reliable_change"]
+    # Jacobson & Truax by hand: S_diff = sqrt(2) * 4 * sqrt(1 - .84) = 2.2627; d = -1, -2.5,
+    # -3, -4, -5, -6 -> RCI -0.44, -1.10, -1.33, -1.77, -2.21, -2.65
+    s_diff = math.sqrt(2) * 4.0 * 0.4
+    assert change["basis"] == "published"
+    assert (change["reference_sd"], change["reliability"]) == (4.0, 0.84)
+    assert change["reliability_kind"] == "test_retest"
+    assert "Herrmann (1997)" in change["reliability_source"]
+    assert change["s_diff"] == pytest.approx(s_diff)
+    assert [p["rci"] for p in change["participants"]] == pytest.approx(
+        [-1 / s_diff, -2.5 / s_diff, -3 / s_diff, -4 / s_diff, -5 / s_diff, -6 / s_diff]
+    )
+    assert (change["improved"], change["no_reliable_change"], change["deteriorated"]) == (2, 4, 0)
+    # depression has no published SD and no baseline spread (every pre score is 12): no RCI
+    assert row(report, "hads", "depression")["reliable_change"] is None
+
+
+def test_mathematically_equal_prorated_differences_tie_in_the_report() -> None:
+    people = [participant(f"P{n}") for n in range(1, 5)]
+    first_way, second_way = 10 / 6 * 7, 70 / 6  # 35/3 prorated two ways, unequal floats
+    pre_post = [(20.0, first_way), (20.0, second_way), (5.0, 6.0), (30.0, 18.0)]
+    scores = [
+        record
+        for n, (a, b) in enumerate(pre_post, start=1)
+        for record in (
+            score(f"P{n}", "week-1", {"anxiety": a, "depression": 5.0}),
+            score(f"P{n}", "week-12", {"anxiety": b, "depression": 5.0}),
+        )
+    ]
+    wilcoxon = row(report_of(people, scores), "hads", "anxiety")["wilcoxon"]
+    # |d| 8.33 and 8.33 share rank 2.5; the tie-corrected variance is 7.5 - 6/48
+    assert (wilcoxon["w_plus"], wilcoxon["w_minus"]) == (1.0, 9.0)
+    assert wilcoxon["z"] == pytest.approx((1 - 5) / math.sqrt(7.375), rel=1e-12)
+
+
+def test_the_table_csv_carries_the_v11_columns() -> None:
+    report = report_of(*pilot_trial())
+    rows = list(csv.DictReader(io.StringIO(report_table_csv(report), newline="")))
+    anxiety = next(r for r in rows if (r["instrument"], r["subscale"]) == ("hads", "anxiety"))
+    expected = row(report, "hads", "anxiety")
+
+    assert anxiety["p_method_primary"] == "exact"
+    assert float(anxiety["p_holm"]) == expected["p_holm"]
+    assert float(anxiety["rank_biserial"]) == -1.0
+    assert (anxiety["prorated_pairs"], anxiety["reliable_change_basis"]) == ("1", "sample")
+    assert (anxiety["sensitivity_n_pairs"], anxiety["sensitivity_withdrawn_pairs"]) == ("7", "1")
