@@ -110,5 +110,5 @@ def build(
         reporting=reporting,
         scoring=ScoringService(main, mailer, audit, clock, settings.trial_cache_seconds),
         erasure=ErasureService(main, submissions, audit),
-        weekly=WeeklySummaryService(main, reporting, mailer, clock, settings.api_base_url),
+        weekly=WeeklySummaryService(main, reporting, mailer, clock),
     )
