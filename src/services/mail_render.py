@@ -43,17 +43,20 @@ import jinja2
 from domain.errors import DomainError
 from domain.instruments import CATALOGUE, Improvement
 from services.figures import primary_p
+from services.records import natural_key
 
 __all__ = [
     "AlertLine",
     "RenderedMail",
     "ResultLine",
     "Results",
+    "ScheduleGroup",
     "ScheduleLine",
     "WeeklySummary",
     "format_day",
     "format_moment",
     "format_span",
+    "group_lines",
     "render_safety_alert",
     "render_weekly_summary",
     "results_from_report",
@@ -260,6 +263,59 @@ def _subject(text: str) -> str:
     return re.sub(r"\s{2,}", " ", _CONTROL.sub(" ", text)).strip()
 
 
+# -- schedule lines, grouped for reading --------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScheduleGroup:
+    """Participants with the same timepoint and instruments, closing on the same day.
+
+    A group programme enrols its participants together, so their windows close together:
+    one card per group instead of one per participant keeps a phone's screen short.
+    """
+
+    timepoint: str
+    instruments: tuple[str, ...]
+    participants: tuple[str, ...]
+    first_close: datetime
+    last_close: datetime
+
+    @property
+    def closes(self) -> str:
+        """``Mon 15 Feb, 09:35``, or ``Mon 15 Feb, 09:35 to 14:10`` when times differ."""
+        first = format_moment(self.first_close)
+        if f"{_utc(self.first_close):%H:%M}" == f"{_utc(self.last_close):%H:%M}":
+            return first
+        return f"{first} to {_utc(self.last_close):%H:%M}"
+
+
+def group_lines(lines: Sequence[ScheduleLine]) -> list[ScheduleGroup]:
+    """Group lines by timepoint, instruments and UTC day of closing; earliest closing first.
+
+    >>> from datetime import UTC, datetime
+    >>> at = datetime(2027, 2, 15, 9, 35, tzinfo=UTC)
+    >>> lines = [ScheduleLine(participant_id=p, timepoint="week-12", instruments=("diary",),
+    ...                       closes_at=at) for p in ("P2", "P10", "P1")]
+    >>> [(g.participants, g.closes) for g in group_lines(lines)]
+    [(('P1', 'P2', 'P10'), 'Mon 15 Feb, 09:35')]
+    """
+    groups: dict[tuple[str, tuple[str, ...], str], list[ScheduleLine]] = {}
+    for line in lines:
+        key = (line.timepoint, line.instruments, _utc(line.closes_at).date().isoformat())
+        groups.setdefault(key, []).append(line)
+    result = [
+        ScheduleGroup(
+            timepoint=timepoint,
+            instruments=instruments,
+            participants=tuple(sorted((m.participant_id for m in members), key=natural_key)),
+            first_close=min(m.closes_at for m in members),
+            last_close=max(m.closes_at for m in members),
+        )
+        for (timepoint, instruments, _), members in groups.items()
+    ]
+    return sorted(result, key=lambda g: (g.first_close, natural_key(g.timepoint)))
+
+
 # -- the pre/post report, read defensively -------------------------------------------------
 
 
@@ -405,6 +461,8 @@ def render_weekly_summary(summary: WeeklySummary) -> RenderedMail:
         total=total,
         due_count=sum(len(d.instruments) for d in summary.due),
         due_people=len({d.participant_id for d in summary.due}),
+        due_groups=group_lines(summary.due),
+        missed_groups=group_lines(summary.missed),
         missed_count=sum(len(m.instruments) for m in summary.missed),
         submitted=sum(summary.submissions_by_instrument.values()),
         completion=(round(summary.slots_done / closed * 100) if closed else None),

@@ -249,7 +249,7 @@ def test_the_weekly_summary_leads_with_the_weeks_alerts_and_the_schedules_due_an
     )
     seen = visible(mail.body)
     assert "Safety alerts this week (1) P01 · FSCRS week-1 · Sun 29 Nov" in seen
-    assert "P02 · week-2 Diary until Mon 7 Dec, 09:35" in seen
+    assert "week-2 · Diary P01, P02 until Mon 7 Dec, 09:35" in seen  # one card for both
     assert "Fri 27 Nov, 09:35 – Fri 4 Dec 2026, 09:35 UTC" in seen
     assert "Withdrew 1 (P03)" in seen
     assert "No pre/post results yet: no report has been published." in seen

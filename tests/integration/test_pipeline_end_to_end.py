@@ -289,7 +289,7 @@ def test_submissions_flow_through_scoring_summary_report_and_weekly_mail(
     due = outcome.summary.due
     assert {d.participant_id for d in due} == set(completers)  # P07 withdrew: not chased
     assert [d.participant_id for d in due if "diary" in d.instruments] == ["P06"]
-    assert "P06 · week-1 FSCS, FSCRS, OAS, SCS, SBS, Diary" in seen
+    assert "week-1 · FSCS, FSCRS, OAS, SCS, SBS, Diary P06 until" in seen
     for message in sent_messages():
         text = f"{message.subject}\n{message.body}"
         assert MARKER not in text

@@ -6,7 +6,7 @@ import dataclasses
 import doctest
 import inspect
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from typing import Any
 
@@ -20,6 +20,7 @@ from services.mail_render import (
     ScheduleLine,
     WeeklySummary,
     format_span,
+    group_lines,
     render_safety_alert,
     render_weekly_summary,
     results_from_report,
@@ -178,7 +179,7 @@ def test_periods_read_as_people_write_them(start: datetime, end: datetime, expec
 
 
 def test_dates_are_shown_in_utc_whatever_zone_they_come_in() -> None:
-    from datetime import timedelta, timezone
+    from datetime import timezone
 
     tokyo = timezone(timedelta(hours=9))
     start = datetime(2026, 11, 23, 9, 0, tzinfo=tokyo)  # 00:00 UTC
@@ -242,10 +243,44 @@ def test_an_alert_that_could_not_be_emailed_is_flagged() -> None:
 def test_due_and_missed_lines_name_the_participant_timepoint_instruments_and_window() -> None:
     mail = render_weekly_summary(summary())
 
-    assert "  - P05, week-12: HADS, FSCS, Diary (until Wed 2 Dec, 09:30)\n" in mail.text
-    assert "  - P04, week-4: Diary (closed Fri 27 Nov, 09:30)\n" in mail.text
+    assert "  - week-12, HADS, FSCS, Diary: P05 (until Wed 2 Dec, 09:30)\n" in mail.text
+    assert "  - week-4, Diary: P04 (closed Fri 27 Nov, 09:30)\n" in mail.text
     assert "Due now (3)" in mail.text and "Missed this week (1)" in mail.text
     assert "Open now and not yet submitted: 3 for 1 participant." in mail.html
+
+
+def line(pid: str, timepoint: str, closes: datetime, *instruments: str) -> ScheduleLine:
+    return ScheduleLine(
+        participant_id=pid,
+        timepoint=timepoint,
+        instruments=instruments or ("diary",),
+        closes_at=closes,
+    )
+
+
+def test_participants_closing_the_same_day_with_the_same_questionnaires_share_one_card() -> None:
+    morning = datetime(2026, 12, 2, 9, 30, tzinfo=UTC)
+    afternoon = datetime(2026, 12, 2, 14, 10, tzinfo=UTC)
+    due = [
+        line("P10", "week-5", afternoon),
+        line("P2", "week-5", morning),
+        line("P3", "week-5", morning, "hads", "diary"),  # other questionnaires
+        line("P4", "week-5", morning + timedelta(days=1)),  # another day
+        line("P1", "week-4", morning - timedelta(days=1)),
+    ]
+
+    groups = group_lines(due)
+    mail = render_weekly_summary(summary(due=due))
+
+    assert [(g.timepoint, g.instruments, g.participants, g.closes) for g in groups] == [
+        ("week-4", ("diary",), ("P1",), "Tue 1 Dec, 09:30"),
+        ("week-5", ("diary",), ("P2", "P10"), "Wed 2 Dec, 09:30 to 14:10"),
+        ("week-5", ("hads", "diary"), ("P3",), "Wed 2 Dec, 09:30"),
+        ("week-5", ("diary",), ("P4",), "Thu 3 Dec, 09:30"),
+    ]
+    assert "  - week-5, Diary: P2, P10 (until Wed 2 Dec, 09:30 to 14:10)\n" in mail.text
+    assert "Due now (6)" in mail.text  # six questionnaires and diaries in four cards
+    assert mail.html.count("until Wed 2 Dec") == 2
 
 
 def test_a_quiet_week_says_so_plainly() -> None:
