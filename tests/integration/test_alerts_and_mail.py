@@ -296,3 +296,33 @@ def test_the_weekly_summary_headlines_the_published_report(world):
     assert "HADS · Anxiety n = 3, range 0–21 week-1 6.0 week-12 0.3" in seen
     assert "Mean fell: the better direction (lower is better)." in seen
     assert "completers only (both week-1 and week-12 scored)" in seen
+
+
+def test_a_protocol_with_timepoints_outside_the_defaults_still_gets_its_summary(world):
+    client, container = world.client, world.container
+    admin = container.keys.create(role="admin", trial_id="*", label="test").api_key
+    make_trial(client, container, participants=("P01",), admin_key=admin)
+    protocol = {
+        "timepoints": ["baseline", "week-2", "post"],
+        "schedule": {"hads": ["baseline", "post"], "diary": ["week-2"]},
+        "comparison": {"pre": "baseline", "post": "post"},
+    }
+    r = client.put(
+        f"/v1/trials/{TRIAL}",
+        headers=bearer(admin),
+        json={
+            "title": "Custom timepoints",
+            "coordinator_emails": ["coordinator@example.org"],
+            "protocol": protocol,
+        },
+    )
+    assert r.status_code == 200, r.text
+    world.clock.advance(timedelta(days=5))  # inside week-2's window (days 4 to 10)
+
+    outcome = container.weekly.run(container.trials.get(TRIAL))
+
+    assert outcome.summary is not None
+    assert list(outcome.summary.untimed) == ["baseline", "post"]
+    assert [(d.timepoint, d.instruments) for d in outcome.summary.due] == [("week-2", ("diary",))]
+    seen = visible(sent_messages()[-1].body)
+    assert "Timepoints without timing, so not listed above: baseline, post." in seen
