@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-stamp
 
-.PHONY: install run test lint typecheck unit bench demo clean
+.PHONY: install run test lint typecheck unit bench demo clean browser
 
 install: $(STAMP)
 
@@ -31,7 +31,18 @@ typecheck: install
 unit: install
 	$(BIN)/pytest -q tests/unit
 
-test: lint typecheck
+# The e-mail and figure checks open Debian's Chromium (tests/e2e/test_mail_and_figures_in_browser.py);
+# install it when missing (apt, as root). No test tool downloads a browser of its own.
+CHROMIUM = /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" != 0 ]; then \
+	    echo "Chromium is missing: run 'make browser' as root (apt-get install chromium)" >&2; \
+	    exit 1; \
+	  fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+test: lint typecheck browser
 	$(BIN)/pytest -q
 
 bench: install

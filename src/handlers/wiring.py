@@ -122,6 +122,6 @@ def build(
             AlertCaps(per_trial_hour=settings.alert_emails_per_trial_hour),
         ),
         erasure=ErasureService(main, submissions, audit),
-        weekly=WeeklySummaryService(main, reporting, mailer, clock, settings.api_base_url),
+        weekly=WeeklySummaryService(main, reporting, mailer, clock),
         metrics=metrics,
     )

@@ -1,18 +1,30 @@
 """Pre/post figures as self-contained SVG, written by hand (no plotting library).
 
-One figure per instrument, one panel per subscale: every completer's pre and post score
-joined by a thin grey line (their pseudonymous code as the tooltip), the group means as a
-thick line with markers, the y axis spanning the subscale's possible range. The pairs come
-from `services.prepost.pairs_by_subscale`, the same pairs the report's statistics used.
+One figure per instrument, one panel per subscale, two panels to a row (a figure is 380 px
+wide, so it fits a 390 px phone at full size, with no text below 12 px). Each panel is a
+slope graph of the completers (both comparison timepoints scored; the pairs come from
+`services.prepost.pairs_by_subscale`, the same pairs the report's statistics used):
 
-Every piece of text is XML-escaped and stripped of characters XML 1.0 cannot hold, so any
-title or identifier gives a well-formed document.
+* every participant's pre and post score joined by a thin grey line, their pseudonymous
+  code as its tooltip; participants with identical pre and post scores would hide one
+  another, so identical pairs are drawn once, thicker, labelled ``×k`` at the post end,
+  with every code in the tooltip;
+* the group means as a thick blue line with markers;
+* the y axis spans the subscale's possible range and is titled with it ("Score, 0–21");
+* above the plot the test result from the report (n, the primary p and its method, and
+  the Holm-adjusted p where the report gives one); below it which direction is better.
+
+The figure's heading says "completers only" and carries a legend. Every piece of text is
+XML-escaped and stripped of characters XML 1.0 cannot hold, so any title or identifier
+gives a well-formed document. The report is read with ``.get`` throughout, so reports
+written before and after the v1.1 statistics fields both work.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import textwrap
 from collections.abc import Mapping, Sequence
 from statistics import fmean
 from typing import Any
@@ -20,16 +32,21 @@ from xml.sax.saxutils import escape
 
 from domain.instruments import Instrument, Subscale
 
-__all__ = ["nice_ticks", "prepost_figure_svg"]
+__all__ = ["FIGURE_WIDTH", "nice_ticks", "prepost_figure_svg", "primary_p"]
 
-_PANEL_WIDTH = 240
-_PANEL_HEIGHT = 300
-_TITLE_HEIGHT = 40
-_MARGIN_LEFT = 48
-_MARGIN_RIGHT = 16
-_MARGIN_TOP = 34
-_MARGIN_BOTTOM = 36
+_COLUMNS = 2
+_PANEL_WIDTH = 190
+FIGURE_WIDTH = _COLUMNS * _PANEL_WIDTH
+_PANEL_HEIGHT = 318
+_MARGIN_LEFT = 54
+_MARGIN_RIGHT = 30
+_PLOT_TOP = 84  # below the panel's title (two lines), test result and Holm line
+_PLOT_BOTTOM = 268
 _FONT = "font-family:Helvetica,Arial,sans-serif"
+_INK = "#1d2533"
+_MUTED = "#5b6576"
+_PAIR = "#8a94a6"
+_MEAN = "#1f4e9a"
 # Characters XML 1.0 does not allow, even escaped.
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
@@ -40,6 +57,20 @@ def _text(value: object) -> str:
 
 def _num(value: float) -> str:
     return f"{value:.2f}"
+
+
+def _label(tick: float) -> str:
+    return str(int(tick)) if float(tick).is_integer() else f"{tick:g}"
+
+
+def _wrap(text: str, width: int, lines: int) -> list[str]:
+    """At most `lines` lines of about `width` characters (the last one cut with …)."""
+    wrapped = textwrap.wrap(text, width=width, break_long_words=True) or [""]
+    if len(wrapped) > lines:
+        wrapped = [*wrapped[: lines - 1], textwrap.shorten(" ".join(wrapped[lines - 1 :]), width)]
+        if len(wrapped[-1]) > width:
+            wrapped[-1] = wrapped[-1][: width - 1] + "…"
+    return wrapped
 
 
 def nice_ticks(low: float, high: float, *, target: int = 6) -> list[float]:
@@ -64,6 +95,56 @@ def nice_ticks(low: float, high: float, *, target: int = 6) -> list[float]:
     return ticks
 
 
+def _finite(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def primary_p(row: Mapping[str, Any]) -> tuple[float | None, str | None]:
+    """The p a report row leads with, and its method (``"exact"`` or ``"asymptotic"``).
+
+    v1.1 reports name it in ``wilcoxon.p_method_primary``; older reports lead with the
+    asymptotic p (their ``method`` says so), even where an exact p is given too.
+
+    >>> primary_p({"wilcoxon": {"p_two_sided": 0.043, "p_exact_two_sided": 0.0625,
+    ...                         "p_method_primary": "exact"}})
+    (0.0625, 'exact')
+    >>> primary_p({"wilcoxon": {"p_two_sided": 0.043, "p_exact_two_sided": 0.0625}})
+    (0.043, 'asymptotic')
+    >>> primary_p({"wilcoxon": None})
+    (None, None)
+    """
+    wilcoxon = row.get("wilcoxon")
+    if not isinstance(wilcoxon, Mapping):
+        return None, None
+    exact = _finite(wilcoxon.get("p_exact_two_sided"))
+    if wilcoxon.get("p_method_primary") == "exact" and exact is not None:
+        return exact, "exact"
+    asymptotic = _finite(wilcoxon.get("p_two_sided"))
+    return (asymptotic, "asymptotic") if asymptotic is not None else (None, None)
+
+
+def _format_p(value: float) -> str:
+    return "p < 0.001" if value < 0.001 else f"p = {value:.3f}"
+
+
+def _test_lines(row: Mapping[str, Any] | None, n: int) -> tuple[str, str | None]:
+    """``("n = 6 · p = 0.031 (exact)", "Holm-adjusted p = 0.372")`` for a panel."""
+    if row is None:
+        return f"n = {n} · no test in the report", None
+    p, method = primary_p(row)
+    if p is None:
+        reason = row.get("reason")
+        return f"n = {n} · no test" + (f" ({reason})" if reason else ""), None
+    holm = _finite(row.get("p_holm"))
+    return (
+        f"n = {n} · {_format_p(p)} ({method})",
+        None if holm is None else f"Holm-adjusted {_format_p(holm)}",
+    )
+
+
 def prepost_figure_svg(
     *,
     instrument: Instrument,
@@ -75,10 +156,11 @@ def prepost_figure_svg(
     Parameters
     ----------
     instrument : Instrument
-        Gives the title, the subscales and their ranges (the y axes).
+        Gives the title, the subscales, their ranges (the y axes) and their direction of
+        improvement.
     report : mapping
-        The pre/post report (`services.prepost.build_report`); its ``comparison`` labels
-        the x axis.
+        The pre/post report (`services.prepost.build_report`): its ``comparison`` labels
+        the x axis, and its ``results`` row of each subscale gives the test on the panel.
     pairs_by_subscale : mapping of str to sequence of (participant_id, pre, post)
         The analysed pairs per subscale id (`services.prepost.pairs_by_subscale`); a
         subscale without an entry is drawn empty with n = 0.
@@ -88,47 +170,110 @@ def prepost_figure_svg(
     str
         A standalone SVG 1.1 document with ``width``, ``height`` and ``viewBox`` set.
     """
-    comparison = report["comparison"]
-    labels = (str(comparison["pre"]), str(comparison["post"]))
+    comparison = report.get("comparison") or {}
+    labels = (str(comparison.get("pre", "pre")), str(comparison.get("post", "post")))
+    rows = {
+        str(row.get("subscale")): row
+        for row in report.get("results") or ()
+        if isinstance(row, Mapping) and row.get("instrument") == instrument.id
+    }
     panels = instrument.subscales
-    width = _PANEL_WIDTH * len(panels)
-    height = _TITLE_HEIGHT + _PANEL_HEIGHT
-    title = f"{instrument.title}: {labels[0]} to {labels[1]}"
+    title_lines = _wrap(instrument.title, 40, 2)
+    overlapping = any(
+        len(codes) > 1 for pairs in pairs_by_subscale.values() for codes, _, _ in _grouped(pairs)
+    )
+    header = 26 + 20 * len(title_lines) + 44 + (16 if overlapping else 0)
+    grid_rows = math.ceil(len(panels) / _COLUMNS)
+    height = header + _PANEL_HEIGHT * grid_rows
+    width = FIGURE_WIDTH
+    title = f"{instrument.title}: {labels[0]} to {labels[1]}, completers only"
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="{width}" '
         f'height="{height}" viewBox="0 0 {width} {height}" role="img" '
         f'aria-labelledby="figure-title">',
         f'<title id="figure-title">{_text(title)}</title>',
         f'<rect width="{width}" height="{height}" fill="#ffffff"/>',
-        f'<text x="{width / 2:.1f}" y="26" text-anchor="middle" font-size="16" '
-        f'font-weight="bold" style="{_FONT}">{_text(instrument.title)}</text>',
     ]
+    for n, line in enumerate(title_lines):
+        parts.append(
+            f'<text class="figure-title" x="{width / 2:.1f}" y="{24 + 20 * n}" '
+            f'text-anchor="middle" font-size="16" font-weight="bold" fill="{_INK}" '
+            f'style="{_FONT}">{_text(line)}</text>'
+        )
+    y = 24 + 20 * len(title_lines)
+    parts.append(
+        f'<text class="figure-subtitle" x="{width / 2:.1f}" y="{y}" text-anchor="middle" '
+        f'font-size="12" fill="{_MUTED}" style="{_FONT}">'
+        f"{_text(f'{labels[0]} to {labels[1]} · completers only (both scored)')}</text>"
+    )
+    parts.append(_legend(y=y + 24, width=width))
+    if overlapping:
+        parts.append(
+            f'<text class="legend-note" x="{width / 2:.1f}" y="{y + 42}" text-anchor="middle" '
+            f'font-size="12" fill="{_MUTED}" style="{_FONT}">'
+            "×k: k participants with identical scores (one thicker line)</text>"
+        )
+    last_row_single = len(panels) % _COLUMNS == 1
     for index, subscale in enumerate(panels):
+        row_no, column = divmod(index, _COLUMNS)
+        x0: float = column * _PANEL_WIDTH
+        if last_row_single and index == len(panels) - 1:
+            x0 = (width - _PANEL_WIDTH) / 2
         parts.append(
             _panel(
                 subscale=subscale,
                 pairs=pairs_by_subscale.get(subscale.id, ()),
+                row=rows.get(subscale.id),
                 labels=labels,
-                x0=index * _PANEL_WIDTH,
-                y0=_TITLE_HEIGHT,
+                x0=x0,
+                y0=header + row_no * _PANEL_HEIGHT,
             )
         )
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
 
 
+def _legend(*, y: float, width: float) -> str:
+    left = width / 2 - 118
+    return (
+        f'<g class="legend" style="{_FONT}" font-size="12" fill="{_INK}">'
+        f'<line x1="{_num(left)}" y1="{_num(y - 4)}" x2="{_num(left + 22)}" y2="{_num(y - 4)}" '
+        f'stroke="{_PAIR}" stroke-width="1.2"/>'
+        f'<text x="{_num(left + 27)}" y="{_num(y)}">one participant</text>'
+        f'<line x1="{_num(left + 134)}" y1="{_num(y - 4)}" x2="{_num(left + 156)}" '
+        f'y2="{_num(y - 4)}" stroke="{_MEAN}" stroke-width="3.5"/>'
+        f'<circle cx="{_num(left + 145)}" cy="{_num(y - 4)}" r="4" fill="{_MEAN}"/>'
+        f'<text x="{_num(left + 161)}" y="{_num(y)}">group mean</text>'
+        "</g>"
+    )
+
+
+def _grouped(
+    pairs: Sequence[tuple[str, float, float]],
+) -> list[tuple[list[str], float, float]]:
+    """Identical (pre, post) pairs together, in first-seen order (equal to 1e-9)."""
+    groups: dict[tuple[float, float], tuple[list[str], float, float]] = {}
+    for participant_id, pre, post in pairs:
+        key = (round(pre, 9), round(post, 9))
+        if key not in groups:
+            groups[key] = ([], pre, post)
+        groups[key][0].append(participant_id)
+    return list(groups.values())
+
+
 def _panel(
     *,
     subscale: Subscale,
     pairs: Sequence[tuple[str, float, float]],
+    row: Mapping[str, Any] | None,
     labels: tuple[str, str],
     x0: float,
     y0: float,
 ) -> str:
     left = x0 + _MARGIN_LEFT
     right = x0 + _PANEL_WIDTH - _MARGIN_RIGHT
-    top = y0 + _MARGIN_TOP
-    bottom = y0 + _PANEL_HEIGHT - _MARGIN_BOTTOM
+    top = y0 + _PLOT_TOP
+    bottom = y0 + _PLOT_BOTTOM
     low, high = (float(v) for v in subscale.range)
     values = [v for _, pre, post in pairs for v in (pre, post)]
     # Scores lie within the range; widen rather than draw outside the panel if one does not.
@@ -138,37 +283,72 @@ def _panel(
     def y(value: float) -> float:
         return bottom - (value - low) / span * (bottom - top)
 
-    x_pre = left + (right - left) * 0.25
-    x_post = left + (right - left) * 0.75
-    out = [
-        f'<g class="panel" data-subscale="{_text(subscale.id)}">',
-        f'<text class="panel-title" x="{_num((left + right) / 2)}" y="{_num(y0 + 18)}" '
-        f'text-anchor="middle" font-size="13" style="{_FONT}">'
-        f"{_text(f'{subscale.label} (n = {len(pairs)})')}</text>",
+    x_pre = left + (right - left) * 0.2
+    x_post = left + (right - left) * 0.8
+    centre = x0 + _PANEL_WIDTH / 2
+    test, holm = _test_lines(row, len(pairs))
+    out = [f'<g class="panel" data-subscale="{_text(subscale.id)}" style="{_FONT}">']
+    for n, line in enumerate(_wrap(subscale.label, 24, 2)):
+        out.append(
+            f'<text class="panel-title" x="{_num(centre)}" y="{_num(y0 + 16 + 16 * n)}" '
+            f'text-anchor="middle" font-size="13" font-weight="bold" fill="{_INK}">'
+            f"{_text(line)}</text>"
+        )
+    below_title = y0 + 16 + 16 * len(_wrap(subscale.label, 24, 2))
+    out.append(
+        f'<text class="panel-test" x="{_num(centre)}" y="{_num(below_title + 4)}" '
+        f'text-anchor="middle" font-size="12" fill="{_INK}">{_text(test)}</text>'
+    )
+    if holm:
+        out.append(
+            f'<text class="panel-holm" x="{_num(centre)}" y="{_num(below_title + 19)}" '
+            f'text-anchor="middle" font-size="12" fill="{_MUTED}">{_text(holm)}</text>'
+        )
+    axis_title = f"Score, {_label(subscale.range[0])}–{_label(subscale.range[1])}"
+    mid = (top + bottom) / 2
+    out += [
+        f'<text class="axis-title" x="{_num(x0 + 14)}" y="{_num(mid)}" text-anchor="middle" '
+        f'font-size="12" fill="{_MUTED}" transform="rotate(-90 {_num(x0 + 14)} {_num(mid)})">'
+        f"{_text(axis_title)}</text>",
         f'<line x1="{_num(left)}" y1="{_num(top)}" x2="{_num(left)}" y2="{_num(bottom)}" '
         f'stroke="#333333" stroke-width="1"/>',
         f'<line x1="{_num(left)}" y1="{_num(bottom)}" x2="{_num(right)}" y2="{_num(bottom)}" '
         f'stroke="#333333" stroke-width="1"/>',
     ]
     for tick in nice_ticks(low, high):
-        label = str(int(tick)) if tick.is_integer() else f"{tick:g}"
         out.append(
             f'<line x1="{_num(left - 4)}" y1="{_num(y(tick))}" x2="{_num(left)}" '
             f'y2="{_num(y(tick))}" stroke="#333333" stroke-width="1"/>'
-            f'<text x="{_num(left - 7)}" y="{_num(y(tick) + 4)}" text-anchor="end" '
-            f'font-size="11" style="{_FONT}">{label}</text>'
+            f'<text class="tick" x="{_num(left - 7)}" y="{_num(y(tick) + 4)}" '
+            f'text-anchor="end" font-size="12" fill="{_INK}">{_label(tick)}</text>'
         )
     for x, label in ((x_pre, labels[0]), (x_post, labels[1])):
         out.append(
-            f'<text x="{_num(x)}" y="{_num(bottom + 18)}" text-anchor="middle" '
-            f'font-size="12" style="{_FONT}">{_text(label)}</text>'
+            f'<text x="{_num(x)}" y="{_num(bottom + 17)}" text-anchor="middle" '
+            f'font-size="12" fill="{_INK}">{_text(label)}</text>'
         )
-    for participant_id, pre, post in pairs:
+    better = "lower" if subscale.improvement == "decrease" else "higher"
+    arrow = "↓" if subscale.improvement == "decrease" else "↑"
+    out.append(
+        f'<text class="improvement" x="{_num((left + right) / 2)}" y="{_num(bottom + 36)}" '
+        f'text-anchor="middle" font-size="12" fill="{_MUTED}">'
+        f"{arrow} {better} is better</text>"
+    )
+    counts: list[str] = []  # drawn last, over the mean line
+    for codes, pre, post in _grouped(pairs):
+        count = len(codes)
         out.append(
-            f'<line class="pair" x1="{_num(x_pre)}" y1="{_num(y(pre))}" x2="{_num(x_post)}" '
-            f'y2="{_num(y(post))}" stroke="#9e9e9e" stroke-width="1" stroke-opacity="0.8">'
-            f"<title>{_text(participant_id)}</title></line>"
+            f'<line class="pair" data-count="{count}" x1="{_num(x_pre)}" y1="{_num(y(pre))}" '
+            f'x2="{_num(x_post)}" y2="{_num(y(post))}" stroke="{_PAIR}" '
+            f'stroke-width="{min(1.2 + 1.3 * (count - 1), 6.0):.1f}" stroke-opacity="0.85">'
+            f"<title>{_text(', '.join(codes))}</title></line>"
         )
+        if count > 1:
+            counts.append(
+                f'<text class="pair-count" x="{_num(x_post + 8)}" y="{_num(y(post) + 4)}" '
+                f'font-size="12" font-weight="bold" fill="{_INK}" stroke="#ffffff" '
+                f'stroke-width="3" paint-order="stroke">×{count}</text>'
+            )
     if pairs:
         pre_mean = fmean(pre for _, pre, _ in pairs)
         post_mean = fmean(post for _, _, post in pairs)
@@ -176,16 +356,16 @@ def _panel(
         out.append(
             f'<g class="mean"><title>{_text(tooltip)}</title>'
             f'<line x1="{_num(x_pre)}" y1="{_num(y(pre_mean))}" x2="{_num(x_post)}" '
-            f'y2="{_num(y(post_mean))}" stroke="#1f4e9a" stroke-width="3.5"/>'
-            f'<circle cx="{_num(x_pre)}" cy="{_num(y(pre_mean))}" r="5" fill="#1f4e9a"/>'
-            f'<circle cx="{_num(x_post)}" cy="{_num(y(post_mean))}" r="5" fill="#1f4e9a"/>'
+            f'y2="{_num(y(post_mean))}" stroke="{_MEAN}" stroke-width="3.5"/>'
+            f'<circle cx="{_num(x_pre)}" cy="{_num(y(pre_mean))}" r="5" fill="{_MEAN}"/>'
+            f'<circle cx="{_num(x_post)}" cy="{_num(y(post_mean))}" r="5" fill="{_MEAN}"/>'
             "</g>"
         )
     else:
         out.append(
             f'<text x="{_num((left + right) / 2)}" y="{_num((top + bottom) / 2)}" '
-            f'text-anchor="middle" font-size="12" fill="#666666" style="{_FONT}">'
-            "no pairs</text>"
+            f'text-anchor="middle" font-size="12" fill="{_MUTED}">no pairs</text>'
         )
+    out += counts
     out.append("</g>")
     return "".join(out)

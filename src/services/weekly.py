@@ -1,24 +1,50 @@
-"""The weekly summary e-mail to each trial's coordinators (pseudonymous ids and counts only)."""
+"""The weekly summary e-mail to each trial's coordinators (pseudonymous codes and counts only).
+
+`WeeklySummaryService.build` gathers what the mail says, in the order it says it:
+
+1. What needs action: the week's safety alerts (from the alert log), and the questionnaires
+   and diaries due now or missed during the week, from `domain.schedule` (default timing
+   until protocols carry their own). Withdrawn participants are never listed: nobody chases
+   them.
+2. Progress: enrolment by status, who enrolled, withdrew or completed during the week, the
+   week's submissions per instrument (from the audit trail), and completion to date.
+3. Results: the headline of the latest published pre/post report, if there is one.
+
+The week is the seven days before the moment of sending, ``[now - 7 days, now)``: with one
+run a week each submission, alert and missed window is counted in exactly one summary,
+the ones of the sending day included.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from aws_lambda_powertools import Logger
 
 from adapters.main_store import MainStore
+from domain.schedule import ScheduledSlot, participant_schedule, untimed_timepoints
 from services.clock import Clock, iso
-from services.mail_render import WeeklySummary, render_weekly_summary
-from services.prepost import headline_changes
-from services.reads import diary_weeks_due
-from services.records import Trial
+from services.mail_render import (
+    AlertLine,
+    ScheduleLine,
+    WeeklySummary,
+    render_weekly_summary,
+    results_from_report,
+)
+from services.records import AuditEvent, Participant, Trial, natural_key
 from services.reporting import ReportService
 from services.score_submission import Mailer
 
 logger = Logger(service="cmt-collect", child=True)
+
+WEEK = timedelta(days=7)
+
+
+def _moment(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 @dataclass(frozen=True)
@@ -29,85 +55,153 @@ class SummaryOutcome:
     summary: WeeklySummary | None
 
 
+def _lines(
+    participant_id: str, slots: Iterable[ScheduledSlot], order: Sequence[str]
+) -> list[ScheduleLine]:
+    """One line per timepoint: a participant's slots of one timepoint share their window."""
+    by_timepoint: dict[str, list[ScheduledSlot]] = {}
+    for slot in slots:
+        by_timepoint.setdefault(slot.timepoint, []).append(slot)
+    return [
+        ScheduleLine(
+            participant_id=participant_id,
+            timepoint=timepoint,
+            instruments=tuple(s.instrument for s in group),
+            closes_at=group[0].closes_at,
+        )
+        for timepoint, group in sorted(by_timepoint.items(), key=lambda kv: order.index(kv[0]))
+    ]
+
+
 class WeeklySummaryService:
     def __init__(
-        self,
-        main: MainStore,
-        reports: ReportService,
-        mailer: Mailer,
-        clock: Clock,
-        api_base_url: str | None,
+        self, main: MainStore, reports: ReportService, mailer: Mailer, clock: Clock
     ) -> None:
         self.main = main
         self.reports = reports
         self.mailer = mailer
         self.clock = clock
-        self.api_base_url = api_base_url.rstrip("/") if api_base_url else None
 
     def run_all(self) -> list[SummaryOutcome]:
         return [self.run(trial) for trial in self.main.list_trials()]
 
-    def build(self, trial: Trial, now: datetime) -> WeeklySummary:
-        week_start = now - timedelta(days=7)
-        participants = self.main.list_participants(trial.trial_id)
-        enrolment = Counter(p.status for p in participants)
-        events: list[Any] = []
+    def _audit(self, trial_id: str, start: datetime, end: datetime) -> list[AuditEvent]:
+        events: list[AuditEvent] = []
         cursor = None
         while True:
             page, cursor = self.main.audit_page(
-                trial.trial_id, start=iso(week_start), end=iso(now), limit=500, after=cursor
+                trial_id, start=iso(start), end=iso(end), limit=500, after=cursor
             )
             events.extend(page)
             if not cursor:
                 break
-        status_changes = [
-            (
-                e.targets.get("participant_id", "?"),
-                e.action.removeprefix("participant.").removeprefix("status."),
-                e.at,
+        # the store's range includes its end; the week does not
+        return [e for e in events if e.at < iso(end)]
+
+    def build(self, trial: Trial, now: datetime) -> WeeklySummary:
+        start = now - WEEK
+        protocol = trial.protocol
+        participants = sorted(
+            self.main.list_participants(trial.trial_id),
+            key=lambda p: natural_key(p.participant_id),
+        )
+        untimed = untimed_timepoints(
+            timepoints=[
+                t for t in protocol.timepoints if any(t in s for s in protocol.schedule.values())
+            ]
+        )
+        timed_schedule = {
+            instrument: tuple(t for t in points if t not in untimed)
+            for instrument, points in protocol.schedule.items()
+        }
+        due: list[ScheduleLine] = []
+        missed: list[ScheduleLine] = []
+        done = missed_total = 0
+        for p in participants:
+            slots = self._schedule(p, protocol.timepoints, timed_schedule, now)
+            done += sum(1 for s in slots if s.state == "done")
+            missed_total += sum(1 for s in slots if s.state == "missed")
+            if p.status == "withdrawn":
+                continue
+            due += _lines(
+                p.participant_id, (s for s in slots if s.state == "due"), protocol.timepoints
             )
-            for e in events
-            if e.action.startswith("participant.") and e.action != "participant.erase"
-        ]
+            missed += _lines(
+                p.participant_id,
+                (s for s in slots if s.state == "missed" and start <= s.closes_at < now),
+                protocol.timepoints,
+            )
+
+        def changed_to(status: str) -> list[str]:
+            return [
+                p.participant_id
+                for p in participants
+                if p.status == status and start <= _moment(p.status_changed_at) < now
+            ]
+
+        alerts = sorted(
+            (
+                a
+                for a in self.main.list_alerts(trial.trial_id)
+                if start <= _moment(a.created_at) < now
+            ),
+            key=lambda a: (a.created_at, natural_key(a.participant_id)),
+        )
         submissions = Counter(
             e.targets.get("instrument", "?")
-            for e in events
+            for e in self._audit(trial.trial_id, start, now)
             if e.action in {"submission.create", "submission.correct"}
         )
-        diary_weeks = trial.protocol.schedule.get("diary", ())
-        # each active participant's current programme week (from their enrolment)
-        current: dict[str, str] = {}
-        missing: list[str] = []
-        for p in sorted(participants, key=lambda p: p.participant_id):
-            due = diary_weeks_due(trial, p, now) if diary_weeks else 0
-            if p.status == "active" and due:
-                current[p.participant_id] = diary_weeks[due - 1]
-                if f"diary#{current[p.participant_id]}" not in p.done:
-                    missing.append(p.participant_id)
-        weeks = set(current.values())
-        if len(weeks) <= 1:
-            diary_week = next(iter(weeks), None)
-            overdue = missing
-        else:  # participants enrolled in different weeks: name each one's week
-            diary_week = "each participant's current week"
-            overdue = [f"{pid} ({current[pid]})" for pid in missing]
+        order = {instrument: n for n, instrument in enumerate(protocol.schedule)}
         report = self.reports.latest_or_none(trial.trial_id)
+        enrolment = Counter(p.status for p in participants)
         return WeeklySummary(
             trial_id=trial.trial_id,
             trial_title=trial.title,
-            week_start=iso(week_start),
-            week_end=iso(now),
+            period_start=start,
+            period_end=now,
             enrolment={s: enrolment.get(s, 0) for s in ("active", "withdrawn", "completed")},
-            status_changes=status_changes,
-            submissions_by_instrument=dict(sorted(submissions.items())),
-            overdue_diary=overdue,
-            diary_week=diary_week,
-            headline=headline_changes(report) if report else [],
-            report_url=(
-                f"{self.api_base_url}/v1/trials/{trial.trial_id}/reports/pre-post"
-                if self.api_base_url
-                else None
+            alerts=[
+                AlertLine(
+                    participant_id=a.participant_id,
+                    instrument=a.instrument,
+                    timepoint=a.timepoint,
+                    raised_at=_moment(a.created_at),
+                    emailed=a.sent_at is not None,
+                )
+                for a in alerts
+            ],
+            due=due,
+            missed=missed,
+            untimed=untimed,
+            enrolled=[
+                p.participant_id for p in participants if start <= _moment(p.enrolled_at) < now
+            ],
+            withdrew=changed_to("withdrawn"),
+            completed=changed_to("completed"),
+            submissions_by_instrument=dict(
+                sorted(submissions.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0]))
             ),
+            slots_done=done,
+            slots_missed=missed_total,
+            results=results_from_report(report) if report else None,
+        )
+
+    @staticmethod
+    def _schedule(
+        participant: Participant,
+        timepoints: Sequence[str],
+        schedule: dict[str, tuple[str, ...]],
+        now: datetime,
+    ) -> tuple[ScheduledSlot, ...]:
+        return participant_schedule(
+            timepoints=timepoints,
+            schedule=schedule,
+            enrolled_at=_moment(participant.enrolled_at),
+            status=participant.status,
+            status_changed_at=_moment(participant.status_changed_at),
+            done=participant.done,
+            now=now,
         )
 
     def run(self, trial: Trial) -> SummaryOutcome:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import copy
+import html
 import json
 import pathlib
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
@@ -21,6 +24,16 @@ EVENTS = pathlib.Path(__file__).resolve().parents[2] / "events"
 
 def sent_messages() -> list[Any]:
     return list(ses_backends[DEFAULT_ACCOUNT_ID][REGION].sent_messages)
+
+
+DIARY = {str(i): 5 for i in range(1, 15)}
+HADS_LOW = {str(i): 0 for i in range(1, 15)}
+
+
+def visible(body: str) -> str:
+    """What a reader sees of an HTML mail body (moto keeps the HTML part): text, spaces folded."""
+    without = re.sub(r"<!--.*?-->|<head>.*?</head>", " ", body, flags=re.DOTALL)
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", without))).strip()
 
 
 def fscrs(item_9: int) -> dict[str, int]:
@@ -65,8 +78,10 @@ def test_fscrs_item_9_at_3_sends_one_alert_and_a_redelivery_sends_none(aws, clie
     assert len(mails) == 1
     mail = mails[0]
     assert mail.destinations["ToAddresses"] == ["coordinator@example.org"]
-    assert "Safety alert" in mail.subject and "P01" in mail.subject
+    # a neutral subject: a phone's lock screen shows it
+    assert mail.subject == "Safety alert: action needed (Trial cmt-pilot)"
     assert "P02" not in mail.subject + mail.body
+    assert "Participant P01 submitted the FSCRS" in visible(mail.body)
     assert "FSCRS item 9" in mail.body and "week-1" in mail.body
     # the rule is named; no other item and no answer list appears
     assert set(re.findall(r"item (\d+)", mail.body)) == {"9"}
@@ -137,9 +152,10 @@ def test_a_trial_with_its_own_alert_rules_alerts_by_them(aws, client, container,
     mails = sent_messages()[before:]
     assert len(mails) == 2
     assert all(m.destinations["ToAddresses"] == emails for m in mails)
-    subjects = sorted(m.subject for m in mails)
-    assert "P01" in subjects[0] and "HADS item 9 answered at or above 2" in subjects[0]
-    assert "P03" in subjects[1] and "FSCRS item 9 answered at or above 4" in subjects[1]
+    assert {m.subject for m in mails} == {"Safety alert: action needed (Custom rules)"}
+    seen = [visible(m.body) for m in mails]
+    assert any("Participant P01" in t and "HADS item 9 answered at or above 2" in t for t in seen)
+    assert any("Participant P03" in t and "FSCRS item 9 answered at or above 4" in t for t in seen)
     alerts = client.get("/v1/trials/cmt-custom/alerts", headers=keys.coordinator).json()["alerts"]
     assert sorted(
         (a["participant_id"], a["instrument"], a["rule"]["at_least"]) for a in alerts
@@ -171,9 +187,143 @@ def test_the_weekly_schedule_event_mails_each_trial_with_coordinators_and_skips_
     mails = sent_messages()[before:]
     assert len(mails) == 1
     assert mails[0].destinations["ToAddresses"] == ["coordinator@example.org"]
-    assert "[cmt-pilot] Weekly summary" in mails[0].subject
-    assert "Enrolment (2 in total)" in mails[0].body
-    # both enrolled this week and neither has written the week-1 diary
-    assert "Diary overdue for week-1 (2)" in mails[0].body
-    assert "P01, P02" in mails[0].body
+    # the handler's container runs on the wall clock, so only what no date changes is checked
+    # here; the schedule-driven parts are checked on the test clock below
+    assert mails[0].subject.startswith("[cmt-pilot] Weekly summary to ")
+    assert "Enrolment (2) active 2 completed 0 withdrawn 0" in visible(mails[0].body)
     assert keys.trial_id == TRIAL
+
+
+def test_the_weekly_summary_leads_with_the_weeks_alerts_and_the_schedules_due_and_missed(
+    world,
+):
+    client, container, pump, clock = world.client, world.container, world.pump, world.clock
+    # enrolled on Thu 26 Nov 2026, 09:35 UTC (the test clock's start)
+    keys = make_trial(client, container, participants=("P01", "P02", "P03"))
+    clock.advance(timedelta(days=3))  # Sun 29 Nov: inside the summary's week
+    post(client, keys, submission("P01", "fscrs", "week-1", fscrs(3)))  # a safety alert
+    post(client, keys, submission("P01", "hads", "week-1"))
+    post(client, keys, submission("P01", "diary", "week-1", DIARY))
+    post(client, keys, submission("P03", "diary", "week-1", DIARY))
+    pump.drain()
+    clock.advance(timedelta(days=2))  # Tue 1 Dec: P03 withdraws
+    r = client.patch(
+        f"/v1/trials/{TRIAL}/participants/P03",
+        headers=keys.coordinator,
+        json={"status": "withdrawn", "reason": "free text that must not be mailed"},
+    )
+    assert r.status_code == 200, r.text
+    clock.advance(timedelta(days=3))  # Fri 4 Dec 09:35: the week is 27 Nov to 4 Dec
+    before = len(sent_messages())
+
+    outcome = container.weekly.run(container.trials.get(TRIAL))
+
+    summary = outcome.summary
+    assert summary is not None
+    assert [(a.participant_id, a.instrument, a.timepoint) for a in summary.alerts] == [
+        ("P01", "fscrs", "week-1")
+    ]
+    # week-1 closed on Mon 30 Nov 09:35 (day 0 + 3 days, inclusive); week-2 is open now
+    assert [(m.participant_id, m.timepoint, m.instruments) for m in summary.missed] == [
+        ("P01", "week-1", ("fscs", "oas", "scs", "sbs")),
+        ("P02", "week-1", ("hads", "fscs", "fscrs", "oas", "scs", "sbs", "diary")),
+    ]
+    assert [(d.participant_id, d.timepoint, d.instruments) for d in summary.due] == [
+        ("P01", "week-2", ("diary",)),
+        ("P02", "week-2", ("diary",)),
+    ]  # P03 has withdrawn: never chased
+    # the test clock moves a millisecond per reading: compare to the second
+    assert summary.due[0].closes_at.replace(microsecond=0) == datetime(
+        2026, 12, 7, 9, 35, tzinfo=UTC
+    )
+    assert summary.withdrew == ["P03"] and summary.enrolled == []
+    assert summary.enrolment == {"active": 2, "withdrawn": 1, "completed": 0}
+    assert summary.submissions_by_instrument == {"fscrs": 1, "hads": 1, "diary": 2}
+    # missed to date: P01 4 and P02 7 of week-1; P03 the six questionnaires of week-1 and
+    # the week-2 diary, whose window opened before the withdrawal
+    assert (summary.slots_done, summary.slots_missed) == (4, 4 + 7 + 7)
+    assert summary.results is None
+
+    (mail,) = sent_messages()[before:]
+    assert mail.subject == (
+        "[cmt-pilot] Weekly summary to Fri 4 Dec 2026: 1 safety alert, 2 due, 11 missed"
+    )
+    seen = visible(mail.body)
+    assert "Safety alerts this week (1) P01 · FSCRS week-1 · Sun 29 Nov" in seen
+    assert "week-2 · Diary P01, P02 until Mon 7 Dec, 09:35" in seen  # one card for both
+    assert "Fri 27 Nov, 09:35 – Fri 4 Dec 2026, 09:35 UTC" in seen
+    assert "Withdrew 1 (P03)" in seen
+    assert "No pre/post results yet: no report has been published." in seen
+    assert "free text" not in mail.body and "responses" not in mail.body.lower()
+
+
+def test_a_window_that_closes_at_the_moment_of_sending_is_missed_in_the_next_summary(world):
+    client, container = world.client, world.container
+    make_trial(client, container, participants=("P01",))
+    trial = container.trials.get(TRIAL)
+    (participant,) = container.main.list_participants(TRIAL)
+    closes = datetime.fromisoformat(participant.enrolled_at) + timedelta(days=4)  # week-1
+
+    just_before = container.weekly.build(trial, closes - timedelta(milliseconds=1))
+    at_close = container.weekly.build(trial, closes)
+    next_week = container.weekly.build(trial, closes + timedelta(days=7))
+
+    assert [d.timepoint for d in just_before.due] == ["week-1"]
+    assert [d.timepoint for d in at_close.due] == ["week-2"]
+    assert at_close.missed == []  # it closed at the end of this week, not inside it
+    assert [m.timepoint for m in next_week.missed] == ["week-1"]  # so the next one has it
+    assert next_week.period_start == closes
+
+
+def test_the_weekly_summary_headlines_the_published_report(world):
+    client, container, clock = world.client, world.container, world.clock
+    keys = make_trial(client, container, participants=("P01", "P02", "P03"))
+    for n, pid in enumerate(("P01", "P02", "P03")):
+        post(client, keys, submission(pid, "hads", "week-1", {**HADS_LOW, "1": 3, "3": 3}))
+        post(client, keys, submission(pid, "hads", "week-12", {**HADS_LOW, "1": n % 2}))
+    world.pump.drain()
+    r = client.post(f"/v1/trials/{TRIAL}/reports/pre-post", headers=keys.coordinator)
+    assert r.status_code == 200, r.text
+    clock.advance(timedelta(hours=1))
+
+    outcome = container.weekly.run(container.trials.get(TRIAL))
+
+    assert outcome.summary is not None and outcome.summary.results is not None
+    lines = {(x.instrument, x.subscale): x for x in outcome.summary.results.lines}
+    anxiety = lines[("hads", "anxiety")]
+    assert anxiety.n_pairs == 3
+    assert anxiety.pre_mean == pytest.approx(6.0) and anxiety.post_mean == pytest.approx(1 / 3)
+    seen = visible(sent_messages()[-1].body)
+    assert "HADS · Anxiety n = 3, range 0–21 week-1 6.0 week-12 0.3" in seen
+    assert "Mean fell: the better direction (lower is better)." in seen
+    assert "completers only (both week-1 and week-12 scored)" in seen
+
+
+def test_a_protocol_with_timepoints_outside_the_defaults_still_gets_its_summary(world):
+    client, container = world.client, world.container
+    admin = container.keys.create(role="admin", trial_id="*", label="test").api_key
+    make_trial(client, container, participants=("P01",), admin_key=admin)
+    protocol = {
+        "timepoints": ["baseline", "week-2", "post"],
+        "schedule": {"hads": ["baseline", "post"], "diary": ["week-2"]},
+        "comparison": {"pre": "baseline", "post": "post"},
+    }
+    r = client.put(
+        f"/v1/trials/{TRIAL}",
+        headers=bearer(admin),
+        json={
+            "title": "Custom timepoints",
+            "coordinator_emails": ["coordinator@example.org"],
+            "protocol": protocol,
+        },
+    )
+    assert r.status_code == 200, r.text
+    world.clock.advance(timedelta(days=5))  # inside week-2's window (days 4 to 10)
+
+    outcome = container.weekly.run(container.trials.get(TRIAL))
+
+    assert outcome.summary is not None
+    assert list(outcome.summary.untimed) == ["baseline", "post"]
+    assert [(d.timepoint, d.instruments) for d in outcome.summary.due] == [("week-2", ("diary",))]
+    seen = visible(sent_messages()[-1].body)
+    assert "Timepoints without timing, so not listed above: baseline, post." in seen

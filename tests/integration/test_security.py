@@ -370,7 +370,7 @@ def test_emails_never_carry_free_text_and_escape_the_trial_title(stack: Stack) -
             for value in [*FREE_TEXT.values(), *MORE_FREE_TEXT.values()]:
                 assert value not in part
         assert "<script>" not in html and "<b>CMT</b>" not in html
-        assert "&lt;script&gt;alert(&#x27;pwned&#x27;)&lt;/script&gt; &amp; &lt;b&gt;CMT" in html
+        assert "&lt;script&gt;alert(&#39;pwned&#39;)&lt;/script&gt; &amp; &lt;b&gt;CMT" in html
         assert "\n" not in str(mail["Subject"]).strip()
 
 

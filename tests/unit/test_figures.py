@@ -1,8 +1,10 @@
-"""Pre/post figures: well-formed SVG with a panel per subscale and a line per pair."""
+"""Pre/post figures: well-formed SVG that explains itself, with a line per distinct pair."""
 
 from __future__ import annotations
 
 import dataclasses
+import doctest
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -11,12 +13,41 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import services.figures
 from domain.instruments import CATALOGUE, Instrument
-from services.figures import nice_ticks, prepost_figure_svg
+from services.figures import FIGURE_WIDTH, nice_ticks, prepost_figure_svg, primary_p
 
 SVG = "{http://www.w3.org/2000/svg}"
-REPORT: dict[str, Any] = {"comparison": {"pre": "week-1", "post": "week-12"}}
 HADS = CATALOGUE.get("hads")
+FSCRS = CATALOGUE.get("fscrs")
+# today's report rows (no p_method_primary) and a v1.1 row side by side, with the p values of
+# PAIRS: scipy.stats.wilcoxon([-5, -2.5, -12], method="approx", correction=False).pvalue
+# = 0.10880943004054568 (exact 2/8 = 0.25); for the one non-zero difference of depression,
+# scipy.stats.wilcoxon([-1], method="approx", correction=False).pvalue = 0.31731050786291415
+REPORT: dict[str, Any] = {
+    "comparison": {"pre": "week-1", "post": "week-12"},
+    "results": [
+        {
+            "instrument": "hads",
+            "subscale": "anxiety",
+            "n_pairs": 3,
+            "wilcoxon": {"p_two_sided": 0.10880943004054568, "p_exact_two_sided": 0.25},
+            "reason": None,
+        },
+        {
+            "instrument": "hads",
+            "subscale": "depression",
+            "n_pairs": 2,
+            "wilcoxon": {
+                "p_two_sided": 0.31731050786291415,
+                "p_exact_two_sided": 1.0,
+                "p_method_primary": "exact",
+            },
+            "p_holm": 1.0,
+            "reason": None,
+        },
+    ],
+}
 PAIRS: dict[str, list[tuple[str, float, float]]] = {
     "anxiety": [("P01", 14.0, 9.0), ("P02", 13.0, 10.5), ("P03", 18.0, 6.0)],
     "depression": [("P01", 12.0, 11.0), ("P02", 8.0, 8.0)],
@@ -38,8 +69,18 @@ def panels(root: ET.Element) -> list[ET.Element]:
     return [g for g in root.iter(f"{SVG}g") if g.get("class") == "panel"]
 
 
+def by_class(element: ET.Element, tag: str, name: str) -> list[ET.Element]:
+    return [e for e in element.iter(f"{SVG}{tag}") if e.get("class") == name]
+
+
+def texts(element: ET.Element, name: str | None = None) -> list[str]:
+    return [
+        t.text or "" for t in element.iter(f"{SVG}text") if name is None or t.get("class") == name
+    ]
+
+
 def pair_lines(panel: ET.Element) -> list[ET.Element]:
-    return [line for line in panel.iter(f"{SVG}line") if line.get("class") == "pair"]
+    return by_class(panel, "line", "pair")
 
 
 def tooltip(element: ET.Element) -> str | None:
@@ -52,9 +93,29 @@ def test_the_figure_is_svg_with_its_size_and_viewbox_set() -> None:
     root = figure()
 
     assert root.tag == f"{SVG}svg"
-    assert root.get("width") == "480"
+    assert root.get("width") == str(FIGURE_WIDTH) == "380"
     assert root.get("height") is not None
-    assert root.get("viewBox") == f"0 0 480 {root.get('height')}"
+    assert root.get("viewBox") == f"0 0 380 {root.get('height')}"
+
+
+def test_a_figure_fits_a_390_px_phone_whatever_the_number_of_subscales() -> None:
+    for instrument in CATALOGUE.instruments():
+        root = figure({}, instrument=instrument)
+
+        assert int(root.get("width", "0")) <= 390
+        for panel in panels(root):
+            xs = [float(e.get("x", "0")) for e in panel.iter(f"{SVG}text")]
+            assert all(0 <= x <= 390 for x in xs)
+
+
+def test_panels_are_laid_out_two_to_a_row_and_a_lone_last_panel_is_centred() -> None:
+    root = figure({}, instrument=FSCRS)
+
+    lines = [next(e for e in p.iter(f"{SVG}line") if e.get("class") is None) for p in panels(root)]
+    axis_x = [float(line.get("x1", "nan")) for line in lines]
+    axis_y = [float(line.get("y1", "nan")) for line in lines]
+    assert axis_x[0] < axis_x[2] < axis_x[1]  # third panel between the two above it
+    assert axis_y[0] == axis_y[1] < axis_y[2]
 
 
 def test_there_is_one_panel_per_subscale_and_one_line_per_pair() -> None:
@@ -70,31 +131,136 @@ def test_each_pair_line_carries_the_participant_code_as_its_tooltip() -> None:
     assert [tooltip(line) for line in pair_lines(anxiety)] == ["P01", "P02", "P03"]
 
 
-def test_panel_titles_give_the_subscale_label_and_the_number_of_pairs() -> None:
-    titles = [
-        t.text
-        for p in panels(figure())
-        for t in p.iter(f"{SVG}text")
-        if t.get("class") == "panel-title"
+def test_identical_pairs_are_drawn_once_thicker_with_their_count_and_every_code() -> None:
+    pairs = {
+        "anxiety": [("P01", 14.0, 9.0), ("P02", 12.0, 8.0), ("P03", 14.0, 9.0), ("P04", 14, 9)]
+    }
+
+    anxiety = panels(figure(pairs))[0]
+
+    lines = pair_lines(anxiety)
+    assert [(tooltip(line), line.get("data-count")) for line in lines] == [
+        ("P01, P03, P04", "3"),
+        ("P02", "1"),
+    ]
+    assert float(lines[0].get("stroke-width", "0")) > float(lines[1].get("stroke-width", "0"))
+    assert texts(anxiety, "pair-count") == ["×3"]
+
+
+def test_mathematically_equal_prorated_pairs_count_as_identical() -> None:
+    prorated = 10.5 / 6 * 7  # 12.25 computed two ways
+    pairs = {"anxiety": [("P01", 12.25, 7.0), ("P02", prorated, 7.0)]}
+
+    assert texts(panels(figure(pairs))[0], "pair-count") == ["×2"]
+
+
+def test_the_legend_names_participant_lines_and_the_group_mean() -> None:
+    root = figure()
+
+    (legend,) = by_class(root, "g", "legend")
+    assert texts(legend) == ["one participant", "group mean"]
+    assert by_class(root, "text", "legend-note") == []  # no identical pairs to explain
+
+
+def test_the_legend_explains_the_counts_when_some_pairs_are_identical() -> None:
+    root = figure({"anxiety": [("P01", 1.0, 2.0), ("P02", 1.0, 2.0)]})
+
+    assert texts(root, "legend-note") == [
+        "×k: k participants with identical scores (one thicker line)"
     ]
 
-    assert titles == ["Anxiety (n = 3)", "Depression (n = 2)"]
+
+def test_the_heading_says_completers_only_and_names_the_comparison() -> None:
+    root = figure()
+
+    assert texts(root, "figure-title") == ["Hospital Anxiety and Depression Scale"]
+    assert texts(root, "figure-subtitle") == ["week-1 to week-12 · completers only (both scored)"]
+    assert "completers only" in (tooltip(root) or "")
+
+
+def test_a_long_instrument_title_wraps_onto_two_lines() -> None:
+    lines = texts(figure({}, instrument=FSCRS), "figure-title")
+
+    assert lines == ["Forms of Self-Criticising/Attacking &", "Self-Reassuring Scale"]
+
+
+def test_each_y_axis_is_titled_with_the_subscales_score_range() -> None:
+    assert texts(figure({}, instrument=FSCRS), "axis-title") == [
+        "Score, 0–36",
+        "Score, 0–20",
+        "Score, 0–32",
+    ]
+    assert texts(figure({}, instrument=CATALOGUE.get("scs")), "axis-title") == ["Score, 11–110"]
+
+
+def test_each_panel_says_which_direction_is_better() -> None:
+    assert texts(figure({}, instrument=FSCRS), "improvement") == [
+        "↓ lower is better",
+        "↓ lower is better",
+        "↑ higher is better",
+    ]
+
+
+def test_the_panel_shows_the_reports_test_with_its_primary_p_and_method() -> None:
+    anxiety, depression = panels(figure())
+
+    # today's report leads with the asymptotic p; a v1.1 row names the exact p as primary
+    assert texts(anxiety, "panel-test") == ["n = 3 · p = 0.109 (asymptotic)"]
+    assert texts(depression, "panel-test") == ["n = 2 · p = 1.000 (exact)"]
+    assert texts(anxiety, "panel-holm") == []
+    assert texts(depression, "panel-holm") == ["Holm-adjusted p = 1.000"]
+
+
+def test_a_panel_without_a_test_says_why() -> None:
+    report = {
+        "comparison": REPORT["comparison"],
+        "results": [
+            {
+                "instrument": "hads",
+                "subscale": "anxiety",
+                "wilcoxon": None,
+                "reason": "fewer than 2 pairs",
+            }
+        ],
+    }
+
+    anxiety, depression = panels(figure({"anxiety": [("P01", 3.0, 2.0)]}, report))
+
+    assert texts(anxiety, "panel-test") == ["n = 1 · no test (fewer than 2 pairs)"]
+    assert texts(depression, "panel-test") == ["n = 0 · no test in the report"]
+
+
+def test_small_p_values_are_shown_as_below_one_in_a_thousand() -> None:
+    report = {
+        "comparison": REPORT["comparison"],
+        "results": [
+            {"instrument": "hads", "subscale": "anxiety", "wilcoxon": {"p_two_sided": 0.00001}}
+        ],
+    }
+
+    assert texts(panels(figure(PAIRS, report))[0], "panel-test") == [
+        "n = 3 · p < 0.001 (asymptotic)"
+    ]
+
+
+def test_panel_titles_give_the_subscale_label() -> None:
+    assert texts(figure(), "panel-title") == ["Anxiety", "Depression"]
 
 
 def test_the_x_axis_is_labelled_with_the_comparison_timepoints() -> None:
-    texts = [t.text for t in panels(figure())[0].iter(f"{SVG}text")]
+    labels = texts(panels(figure())[0])
 
-    assert "week-1" in texts
-    assert "week-12" in texts
+    assert "week-1" in labels
+    assert "week-12" in labels
 
 
 def test_the_group_means_are_drawn_where_the_pairs_are_and_not_for_an_empty_panel() -> None:
     root = figure({"anxiety": PAIRS["anxiety"]})
     anxiety, depression = panels(root)
 
-    assert len([g for g in anxiety.iter(f"{SVG}g") if g.get("class") == "mean"]) == 1
-    assert [g for g in depression.iter(f"{SVG}g") if g.get("class") == "mean"] == []
-    assert "no pairs" in [t.text for t in depression.iter(f"{SVG}text")]
+    assert len(by_class(anxiety, "g", "mean")) == 1
+    assert by_class(depression, "g", "mean") == []
+    assert "no pairs" in texts(depression)
 
 
 def test_higher_scores_are_drawn_higher_up() -> None:
@@ -103,14 +269,63 @@ def test_higher_scores_are_drawn_higher_up() -> None:
     assert float(line.get("y1", "nan")) < float(line.get("y2", "nan"))
 
 
+def test_no_text_is_smaller_than_12_px() -> None:
+    svg = prepost_figure_svg(instrument=FSCRS, report=REPORT, pairs_by_subscale={})
+
+    sizes = [float(s) for s in re.findall(r'font-size="([0-9.]+)"', svg)]
+    assert sizes and min(sizes) >= 12
+
+
 def test_markup_in_ids_titles_and_labels_is_escaped() -> None:
     instrument = dataclasses.replace(HADS, title='A <b>"bold"</b> & \x07 title')
     report = {"comparison": {"pre": "<pre>", "post": "post & after"}}
     root = figure({"anxiety": [("<P&1>", 3.0, 2.0)]}, report, instrument)
 
     assert tooltip(pair_lines(panels(root)[0])[0]) == "<P&1>"
-    assert 'A <b>"bold"</b> & \ufffd title' in [t.text for t in root.iter(f"{SVG}text")]
-    assert "post & after" in [t.text for t in root.iter(f"{SVG}text")]
+    assert 'A <b>"bold"</b> & \ufffd title' in texts(root)
+    assert "post & after" in texts(root)
+
+
+def test_a_report_without_results_or_comparison_still_gives_a_figure() -> None:
+    root = figure(PAIRS, {})
+
+    assert texts(panels(root)[0], "panel-test") == ["n = 3 · no test in the report"]
+    assert "pre" in texts(panels(root)[0])
+
+
+@pytest.mark.parametrize(
+    ("row", "expected"),
+    [
+        ({"wilcoxon": {"p_two_sided": 0.043, "p_exact_two_sided": 0.0625}}, (0.043, "asymptotic")),
+        (
+            {
+                "wilcoxon": {
+                    "p_two_sided": 0.043,
+                    "p_exact_two_sided": 0.0625,
+                    "p_method_primary": "exact",
+                }
+            },
+            (0.0625, "exact"),
+        ),
+        (
+            {
+                "wilcoxon": {
+                    "p_two_sided": 0.2,
+                    "p_exact_two_sided": None,
+                    "p_method_primary": "asymptotic",
+                }
+            },
+            (0.2, "asymptotic"),
+        ),
+        ({"wilcoxon": {"p_two_sided": None}}, (None, None)),
+        ({"wilcoxon": None}, (None, None)),
+        ({}, (None, None)),
+    ],
+)
+def test_the_primary_p_follows_the_reports_own_lead(
+    row: dict[str, Any], expected: tuple[float | None, str | None]
+) -> None:
+    assert primary_p(row) == expected
 
 
 @pytest.mark.parametrize(
@@ -134,3 +349,10 @@ def test_ticks_always_lie_inside_the_range(low: int, span: int) -> None:
     assert ticks
     assert all(low <= t <= low + span for t in ticks)
     assert ticks == sorted(ticks)
+
+
+def test_the_documented_examples_run_as_written() -> None:
+    result = doctest.testmod(services.figures)
+
+    assert result.attempted > 0
+    assert result.failed == 0
