@@ -16,6 +16,14 @@ def api_key(key_hash: str) -> dict[str, str]:
     return {"pk": f"KEY#{key_hash}", "sk": "KEY"}
 
 
+#: The main table's sparse index of API keys by owning trial ("*" for admin keys).
+KEYS_BY_TRIAL_INDEX = "keys_by_trial"
+
+
+def api_key_owner(trial_id: str) -> str:
+    return f"KEYS#{trial_id}"
+
+
 def trial_pk(trial_id: str) -> str:
     return f"T#{trial_id}"
 

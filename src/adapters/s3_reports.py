@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -28,6 +29,27 @@ class ReportBucket:
     def put_json(self, key: str, document: dict[str, Any]) -> str:
         body = json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False).encode()
         return self.put(key, body, "application/json")
+
+    def delete_versions(self, prefix: str, *, naming: Callable[[bytes], bool]) -> int:
+        """Delete every stored version under `prefix` whose content `naming` flags.
+
+        The bucket is versioned, so an overwritten or deleted report keeps its old versions:
+        each is read and, if it names the participant, that version itself is deleted (not
+        hidden behind a delete marker). Returns how many versions went.
+        """
+        deleted = 0
+        paginator = self.client.get_paginator("list_object_versions")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix + "/"):
+            for version in page.get("Versions", []):
+                body = self.client.get_object(
+                    Bucket=self.bucket, Key=version["Key"], VersionId=version["VersionId"]
+                )["Body"].read()
+                if naming(body):
+                    self.client.delete_object(
+                        Bucket=self.bucket, Key=version["Key"], VersionId=version["VersionId"]
+                    )
+                    deleted += 1
+        return deleted
 
     def get_json(self, key: str) -> dict[str, Any] | None:
         try:

@@ -64,6 +64,10 @@ class SubmissionStore:
             pk=keys.submission_pk(trial_id, participant_id), prefix="S#", consistent=True
         )
 
+    def list_in_slot(self, *, pk: str, slot_prefix: str) -> list[dict[str, Any]]:
+        """Every submission of one participant/instrument/timepoint slot, oldest first."""
+        return self.table.query_all(pk=pk, prefix=slot_prefix, consistent=True)
+
     def list_for_trial(self, trial_id: str) -> list[SubmissionRecord]:
         items = self.table.query_all(
             pk=trial_id,

@@ -25,6 +25,7 @@ from domain.instruments import CATALOGUE, instrument_to_dict
 from handlers import schemas
 from handlers.api_errors import (
     BodyLimitMiddleware,
+    PrivateResponseMiddleware,
     UnicodeCheckedRoute,
     http_error_response,
     install_error_handlers,
@@ -40,7 +41,7 @@ from services.auth import Principal, require
 from services.clock import iso
 from services.errors import NotFound, ServiceError, ValidationFailed
 from services.paging import BadCursor
-from services.records import Participant, Role, Trial
+from services.records import ApiKey, Participant, Role, Trial
 from services.submit import SubmissionInput
 from services.trials import TrialInput
 
@@ -56,7 +57,7 @@ ParticipantIdPath = Annotated[str, Path(pattern=PARTICIPANT_ID)]
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": schemas.Problem, "content": {"application/problem+json": {}}}
-    for status in (401, 403, 404, 409, 413, 422)
+    for status in (401, 403, 404, 409, 413, 422, 429)
 }
 
 
@@ -140,6 +141,24 @@ def _trial_out(trial: Trial) -> schemas.TrialOut:
     )
 
 
+def bad_cursor() -> ValidationFailed:
+    return ValidationFailed(
+        [DomainProblem(("query", "cursor"), "not a cursor of this listing", "bad_cursor")]
+    )
+
+
+def _key_info(key: ApiKey) -> schemas.ApiKeyInfo:
+    return schemas.ApiKeyInfo(
+        key_id=key.key_id,
+        role=key.role,
+        label=key.label,
+        created_at=key.created_at,
+        last_used=key.last_used,
+        expires_at=key.expires_at,
+        revoked_at=key.revoked_at,
+    )
+
+
 def _participant_out(p: Participant) -> schemas.ParticipantOut:
     return schemas.ParticipantOut(
         trial_id=p.trial_id,
@@ -194,6 +213,7 @@ def create_app(container: Container) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(RequestLogMiddleware)
+    app.add_middleware(PrivateResponseMiddleware)  # outermost: the 500s carry it too
     guards: set[Callable[..., Principal]] = set()
 
     def allow(*roles: Role) -> Callable[..., Principal]:
@@ -204,6 +224,7 @@ def create_app(container: Container) -> FastAPI:
             principal = container.keys.authenticate(
                 credentials.credentials if credentials else None
             )
+            container.key_limits.take(principal.key_id)
             trial_id = request.path_params.get("trial_id", "")
             require(principal, trial_id=trial_id, roles=roles)
             request.state.principal = principal
@@ -362,7 +383,9 @@ def create_app(container: Container) -> FastAPI:
     ) -> schemas.ApiKeyOut:
         """Create a coordinator or submitter key for this trial (shown once)."""
         container.trials.get(trial_id)
-        created = container.keys.create(role=body.role, trial_id=trial_id, label=body.label)
+        created = container.keys.create(
+            role=body.role, trial_id=trial_id, label=body.label, expires_at=body.expires_at
+        )
         container.audit.record(
             actor(principal),
             trial_id=trial_id,
@@ -370,8 +393,49 @@ def create_app(container: Container) -> FastAPI:
             targets={"key_id": created.key_id, "role": body.role},
         )
         return schemas.ApiKeyOut(
-            api_key=created.api_key, key_id=created.key_id, role=created.role, trial_id=trial_id
+            api_key=created.api_key,
+            key_id=created.key_id,
+            role=created.role,
+            trial_id=trial_id,
+            expires_at=created.expires_at,
         )
+
+    @app.get("/v1/trials/{trial_id}/api-keys", response_model=schemas.ApiKeyPage, tags=["trials"])
+    def list_api_keys(
+        trial_id: TrialIdPath,
+        principal: Admin,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+        cursor: Annotated[str | None, Query(max_length=2000)] = None,
+    ) -> schemas.ApiKeyPage:
+        """This trial's keys (never the keys themselves), paged with `cursor`."""
+        container.trials.get(trial_id)
+        try:
+            found, next_cursor = container.keys.list(trial_id, limit=limit, cursor=cursor)
+        except BadCursor:
+            raise bad_cursor() from None
+        return schemas.ApiKeyPage(
+            trial_id=trial_id,
+            api_keys=[_key_info(k) for k in found],
+            next_cursor=next_cursor,
+        )
+
+    @app.delete(
+        "/v1/trials/{trial_id}/api-keys/{key_id}",
+        response_model=schemas.ApiKeyInfo,
+        tags=["trials"],
+    )
+    def revoke_api_key(
+        trial_id: TrialIdPath,
+        key_id: Annotated[str, Path(pattern=r"^k_[0-9a-f]{16}$")],
+        principal: Admin,
+    ) -> schemas.ApiKeyInfo:
+        """Revoke a key: refused on every warm function within 5 seconds."""
+        container.trials.get(trial_id)
+        revoked = container.keys.revoke(trial_id, key_id)
+        container.audit.record(
+            actor(principal), trial_id=trial_id, action="api_key.revoke", targets={"key_id": key_id}
+        )
+        return _key_info(revoked)
 
     @app.post(
         "/v1/trials/{trial_id}/participants",
@@ -577,13 +641,7 @@ def create_app(container: Container) -> FastAPI:
                 trial_id, start=start, end=end, limit=limit, cursor=cursor
             )
         except BadCursor:
-            raise ValidationFailed(
-                [
-                    DomainProblem(
-                        ("query", "cursor"), "not a cursor from this trial's audit", "bad_cursor"
-                    )
-                ]
-            ) from None
+            raise bad_cursor() from None
         return schemas.AuditPage(
             trial_id=trial_id,
             events=[

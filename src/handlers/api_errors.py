@@ -27,6 +27,7 @@ from services.errors import (
     ServiceError,
     ValidationFailed,
 )
+from services.rate_limit import RateLimited
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 MAX_BODY_BYTES = 256 * 1024
@@ -37,6 +38,7 @@ _STATUS: dict[type[ServiceError], int] = {
     NotFound: 404,
     Conflict: 409,
     ValidationFailed: 422,
+    RateLimited: 429,
 }
 
 
@@ -94,6 +96,8 @@ async def service_error_response(request: Request, exc: Exception) -> JSONRespon
             errors=problems_to_errors(exc.problems),
         )
     code = exc.code if isinstance(exc, Conflict) else _code(exc.title)
+    if isinstance(exc, RateLimited):
+        headers = {"Retry-After": str(exc.retry_after)}
     return problem_response(
         status,
         code=code,
@@ -285,3 +289,31 @@ class UnicodeCheckedRoute(APIRoute):
             return await handler(request)
 
         return checked
+
+
+class PrivateResponseMiddleware:
+    """Every answer is private data: never cached by a browser or proxy, never sniffed.
+
+    ``Cache-Control: no-store`` keeps scores, exports and refusals out of shared and browser
+    caches; ``X-Content-Type-Options: nosniff`` stops a browser from reading a CSV or JSON
+    answer as HTML or script.
+    """
+
+    HEADERS = ((b"cache-control", b"no-store"), (b"x-content-type-options", b"nosniff"))
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_private(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in self.HEADERS if k not in present]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, send_private)

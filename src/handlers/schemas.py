@@ -197,6 +197,9 @@ class TrialOut(BaseModel):
 class ApiKeyIn(Strict):
     role: Literal["coordinator", "submitter"]
     label: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    expires_at: QueryTimestamp | None = Field(
+        default=None, description="optional: the key is refused from this moment (future)"
+    )
 
 
 class ApiKeyOut(BaseModel):
@@ -204,6 +207,25 @@ class ApiKeyOut(BaseModel):
     key_id: str
     role: str
     trial_id: str
+    expires_at: str | None = None
+
+
+class ApiKeyInfo(BaseModel):
+    """A key as the admin sees it: never the key itself."""
+
+    key_id: str
+    role: str
+    label: str
+    created_at: str
+    last_used: str | None = Field(description="day (UTC) the key was last accepted")
+    expires_at: str | None
+    revoked_at: str | None
+
+
+class ApiKeyPage(BaseModel):
+    trial_id: str
+    api_keys: list[ApiKeyInfo]
+    next_cursor: str | None
 
 
 class EnrolIn(Strict):
@@ -277,3 +299,7 @@ class Erased(BaseModel):
     submissions_deleted: int
     scores_deleted: int
     alerts_deleted: int
+    report_versions_deleted: int = Field(
+        description="stored report versions that named the participant (the latest report "
+        "is republished without them)"
+    )

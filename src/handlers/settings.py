@@ -25,11 +25,13 @@ class Settings:
     reports_bucket: str
     mail_sender: str
     api_base_url: str | None = None
-    key_cache_seconds: float = 60.0
+    key_cache_seconds: float = 5.0
     trial_cache_seconds: float = 30.0
     outbox_dir: str | None = None
     region: str | None = None
     alert_emails_per_trial_hour: int = 20
+    key_requests_per_second: float = 10.0
+    key_request_burst: int = 50
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -47,9 +49,11 @@ class Settings:
         if missing:
             raise ConfigurationError(f"missing environment variables: {', '.join(missing)}")
         try:
-            key_cache = float(env.get("CMT_KEY_CACHE_SECONDS", "60"))
+            key_cache = float(env.get("CMT_KEY_CACHE_SECONDS", "5"))
             trial_cache = float(env.get("CMT_TRIAL_CACHE_SECONDS", "30"))
             alert_cap = int(env.get("CMT_ALERT_EMAILS_PER_TRIAL_HOUR", "20"))
+            key_rate = float(env.get("CMT_KEY_REQUESTS_PER_SECOND", "10"))
+            key_burst = int(env.get("CMT_KEY_REQUEST_BURST", "50"))
         except ValueError as exc:
             raise ConfigurationError(f"numeric settings must be numbers: {exc}") from exc
         return cls(
@@ -63,6 +67,8 @@ class Settings:
             outbox_dir=env.get("CMT_OUTBOX_DIR") or None,
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
             alert_emails_per_trial_hour=alert_cap,
+            key_requests_per_second=key_rate,
+            key_request_burst=key_burst,
         )
 
 

@@ -26,6 +26,7 @@ from services.auth import KeyService
 from services.clock import Clock, utc_now
 from services.erasure import ErasureService
 from services.participants import ParticipantService
+from services.rate_limit import RateLimiter, RatePolicy
 from services.reads import Reads
 from services.reporting import ReportService
 from services.score_submission import AlertCaps, ScoringService
@@ -80,6 +81,7 @@ class Container:
     erasure: ErasureService
     weekly: WeeklySummaryService
     metrics: EmfMetrics
+    key_limits: RateLimiter
 
 
 def build(
@@ -121,7 +123,10 @@ def build(
             settings.trial_cache_seconds,
             AlertCaps(per_trial_hour=settings.alert_emails_per_trial_hour),
         ),
-        erasure=ErasureService(main, submissions, audit),
+        erasure=ErasureService(main, submissions, audit, reporting),
         weekly=WeeklySummaryService(main, reporting, mailer, clock),
         metrics=metrics,
+        key_limits=RateLimiter(
+            RatePolicy(settings.key_requests_per_second, settings.key_request_burst)
+        ),
     )

@@ -5,22 +5,36 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from collections.abc import Collection
-from dataclasses import dataclass
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Protocol
 
+from domain.errors import Problem
 from services.clock import Clock, iso
-from services.errors import Forbidden, NotAuthenticated
+from services.errors import Forbidden, NotAuthenticated, NotFound, ValidationFailed
 from services.records import ApiKey, Role
 
 KEY_PREFIX = "cmt_"
 ALL_TRIALS = "*"
 
 
+#: The longest a warm function may keep accepting a revoked key (API.md: within 5 seconds).
+MAX_KEY_CACHE_SECONDS = 5.0
+
+
 class KeyStore(Protocol):
     def put_api_key(self, key_hash: str, key: ApiKey) -> None: ...
 
     def get_api_key(self, key_hash: str) -> ApiKey | None: ...
+
+    def touch_api_key(self, key_hash: str, *, day: str) -> None: ...
+
+    def list_api_keys(
+        self, trial_id: str, *, limit: int, cursor: str | None
+    ) -> tuple[list[ApiKey], str | None]: ...
+
+    def revoke_api_key(self, trial_id: str, key_id: str, *, at: str) -> ApiKey | None: ...
 
 
 def hash_key(api_key: str) -> str:
@@ -45,18 +59,37 @@ class CreatedKey:
     key_id: str
     role: Role
     trial_id: str
+    expires_at: str | None = None
 
 
 class KeyService:
-    """Creates keys and resolves a presented key to its principal (cached briefly)."""
+    """Creates, lists and revokes keys, and resolves a presented key to its principal.
 
-    def __init__(self, store: KeyStore, clock: Clock, cache_seconds: float = 60.0) -> None:
+    A resolved key is cached for at most `cache_seconds` (capped at 5 s), so a revoked or
+    expired key is refused on every warm function within 5 seconds. Unknown keys are never
+    cached: a new key works at once.
+    """
+
+    def __init__(
+        self,
+        store: KeyStore,
+        clock: Clock,
+        cache_seconds: float = MAX_KEY_CACHE_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.store = store
         self.clock = clock
-        self.cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[float, Principal | None]] = {}
+        self.cache_seconds = min(cache_seconds, MAX_KEY_CACHE_SECONDS)
+        self.monotonic = monotonic
+        self._cache: dict[str, tuple[float, ApiKey]] = {}
 
-    def create(self, *, role: Role, trial_id: str, label: str) -> CreatedKey:
+    def create(
+        self, *, role: Role, trial_id: str, label: str, expires_at: datetime | None = None
+    ) -> CreatedKey:
+        if expires_at is not None and expires_at <= self.clock():
+            raise ValidationFailed(
+                [Problem(("body", "expires_at"), "must be in the future", "in_past")]
+            )
         # 256 random bits; the key id is public and appears in the audit trail
         secret = secrets.token_urlsafe(32)
         key_id = "k_" + secrets.token_hex(8)
@@ -69,9 +102,16 @@ class KeyService:
                 trial_id=ALL_TRIALS if role == "admin" else trial_id,
                 label=label,
                 created_at=iso(self.clock()),
+                expires_at=iso(expires_at) if expires_at else None,
             ),
         )
-        return CreatedKey(api_key=api_key, key_id=key_id, role=role, trial_id=trial_id)
+        return CreatedKey(
+            api_key=api_key,
+            key_id=key_id,
+            role=role,
+            trial_id=trial_id,
+            expires_at=iso(expires_at) if expires_at else None,
+        )
 
     def install(self, *, api_key: str, role: Role, trial_id: str, label: str) -> str:
         """Store a caller-chosen key (CMT_BOOTSTRAP_ADMIN_KEY); idempotent."""
@@ -96,22 +136,39 @@ class KeyService:
         if not api_key:
             raise NotAuthenticated("send 'Authorization: Bearer <api key>'")
         key_hash = hash_key(api_key)
-        now = time.monotonic()
+        now = self.monotonic()
         cached = self._cache.get(key_hash)
         if cached and now - cached[0] < self.cache_seconds:
-            principal = cached[1]
+            stored: ApiKey | None = cached[1]
         else:
             stored = self.store.get_api_key(key_hash)
-            principal = (
-                Principal(key_id=stored.key_id, role=stored.role, trial_id=stored.trial_id)
-                if stored
-                else None
-            )
-            if principal is not None:  # unknown keys are not cached: a new key works at once
-                self._cache[key_hash] = (now, principal)
-        if principal is None:
-            raise NotAuthenticated("unknown API key")
-        return principal
+            if stored is None:
+                self._cache.pop(key_hash, None)
+                raise NotAuthenticated("unknown API key")
+            self._cache[key_hash] = (now, stored)
+        assert stored is not None
+        moment = iso(self.clock())
+        if stored.revoked_at is not None and stored.revoked_at <= moment:
+            raise NotAuthenticated("this API key was revoked")
+        if stored.expires_at is not None and stored.expires_at <= moment:
+            raise NotAuthenticated("this API key has expired; ask for a new one")
+        day = moment[:10]
+        if stored.last_used != day:
+            self.store.touch_api_key(key_hash, day=day)
+            self._cache[key_hash] = (self._cache[key_hash][0], replace(stored, last_used=day))
+        return Principal(key_id=stored.key_id, role=stored.role, trial_id=stored.trial_id)
+
+    def list(
+        self, trial_id: str, *, limit: int, cursor: str | None
+    ) -> tuple[list[ApiKey], str | None]:
+        return self.store.list_api_keys(trial_id, limit=limit, cursor=cursor)
+
+    def revoke(self, trial_id: str, key_id: str) -> ApiKey:
+        revoked = self.store.revoke_api_key(trial_id, key_id, at=iso(self.clock()))
+        self._cache.clear()  # this instance refuses it at once; the others within 5 s
+        if revoked is None:
+            raise NotFound(f"no API key {key_id} in {trial_id}")
+        return revoked
 
 
 def require(principal: Principal, *, trial_id: str, roles: Collection[Role]) -> None:

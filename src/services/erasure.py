@@ -7,14 +7,22 @@ from adapters.submission_store import SubmissionStore
 from services.audit import Actor, AuditLog
 from services.errors import NotFound
 from services.records import Trial
+from services.reporting import ReportService
 from services.score_submission import scored_values
 
 
 class ErasureService:
-    def __init__(self, main: MainStore, submissions: SubmissionStore, audit: AuditLog) -> None:
+    def __init__(
+        self,
+        main: MainStore,
+        submissions: SubmissionStore,
+        audit: AuditLog,
+        reports: ReportService,
+    ) -> None:
         self.main = main
         self.submissions = submissions
         self.audit = audit
+        self.reports = reports
 
     def erase(self, trial: Trial, participant_id: str, actor: Actor) -> dict[str, int]:
         if self.main.get_participant(trial.trial_id, participant_id) is None:
@@ -49,6 +57,8 @@ class ErasureService:
             "submissions_deleted": len(items),
             "scores_deleted": len(scores),
             "alerts_deleted": len(alerts),
+            # the published report is recomputed without them; old versions naming them go
+            "report_versions_deleted": self.reports.forget(trial, participant_id, actor),
         }
         self.audit.record(
             actor,

@@ -15,10 +15,12 @@ CSV rules (RFC 4180, one dialect for every CSV this service writes)
   numeric field as missing). Booleans are ``1`` / ``0``. Floats are written with ``repr``
   (shortest round-trip form, full precision); NaN and infinities are written as missing.
 - Spreadsheet formula injection (OWASP "CSV Injection"): a text cell that starts with ``=``,
-  ``+``, ``-``, ``@``, a tab or a carriage return gets a single quote in front, so a
-  spreadsheet shows it as text instead of evaluating it. Cells made only of letters, digits,
-  ``_`` and ``-`` (identifiers such as a participant code ``-P01``) are left as they are:
-  they cannot form a formula that calls anything, and changing them would break joins in R.
+  ``+``, ``-``, ``@``, a tab or a carriage return (after any spaces) gets a single quote in
+  front, so a spreadsheet shows it as text instead of evaluating it; so does every part of a
+  cell after a ``;``, because a spreadsheet that splits on semicolons makes each part a cell.
+  Cells made only of letters, digits, ``_`` and ``-`` (identifiers such as a participant code
+  ``-P01``) are left as they are: they cannot form a formula that calls anything, and
+  changing them would break joins in R.
   Numbers are never prefixed.
 - Free text is otherwise kept as given: commas, quotes, line breaks and any Unicode survive.
   The only changes are the two that would make the file unreadable: NUL becomes U+FFFD and
@@ -161,7 +163,16 @@ def _cell(value: object) -> str:
     if "\x00" in text:
         text = text.replace("\x00", "\ufffd")
     text = text.encode("utf-8", "replace").decode("utf-8")
-    if text.startswith(_FORMULA_START) and not _HARMLESS.fullmatch(text):
+    if ";" in text:
+        # a spreadsheet that splits on ";" (the default separator where "," is the decimal
+        # mark) reads every part as a cell of its own: each is guarded like a whole cell
+        return ";".join(_guarded(part) for part in text.split(";"))
+    return _guarded(text)
+
+
+def _guarded(text: str) -> str:
+    """A text cell that cannot start a formula (a leading quote where it could)."""
+    if text.lstrip(" ").startswith(_FORMULA_START) and not _HARMLESS.fullmatch(text):
         return "'" + text
     return text
 

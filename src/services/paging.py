@@ -35,13 +35,15 @@ def decode_cursor(
     pk: str,
     sk_prefix: str = "",
     sk_range: tuple[str, str] | None = None,
+    pk_name: str = "pk",
+    sk_name: str = "sk",
 ) -> dict[str, str]:
     """The table key a cursor stands for, if it belongs to the listing of `pk`.
 
     Raises
     ------
     BadCursor
-        Anything else: not base64url JSON, not a flat ``{"pk", "sk"}`` object of strings,
+        Anything else: not base64url JSON, not a flat object of the two key strings,
         another listing's key, or a sort key outside `sk_prefix` / `sk_range`.
     """
     if not cursor or len(cursor) > MAX_CURSOR_CHARS:
@@ -58,15 +60,15 @@ def decode_cursor(
         raise BadCursor("not a cursor") from exc
     if (
         not isinstance(key, dict)
-        or set(key) != {"pk", "sk"}
+        or set(key) != {pk_name, sk_name}
         or not all(isinstance(v, str) for v in key.values())
     ):
         raise BadCursor("not a cursor")
-    sk = key["sk"]
-    if key["pk"] != pk or not sk.startswith(sk_prefix):
+    sk = key[sk_name]
+    if key[pk_name] != pk or not sk.startswith(sk_prefix):
         raise BadCursor("a cursor of another listing")
     if not sk.isprintable() or any(0xD800 <= ord(c) <= 0xDFFF for c in sk):
         raise BadCursor("not a cursor")
     if sk_range is not None and not sk_range[0] <= sk <= sk_range[1]:
         raise BadCursor("a cursor outside the requested range")
-    return {"pk": pk, "sk": sk}
+    return {pk_name: pk, sk_name: sk}

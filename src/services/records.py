@@ -149,6 +149,9 @@ class ApiKey:
     trial_id: str  # "*" for admin keys
     label: str
     created_at: str
+    expires_at: str | None = None  # refused from this moment on
+    revoked_at: str | None = None  # refused from this moment on (within the key cache)
+    last_used: str | None = None  # the last day (YYYY-MM-DD, UTC) it was accepted
 
 
 @dataclass(frozen=True)

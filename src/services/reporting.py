@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from adapters.main_store import MainStore
@@ -87,6 +88,18 @@ class ReportService:
             targets={"report": "pre-post", "date": day},
         )
         return report
+
+    def forget(self, trial: Trial, participant_id: str, actor: Actor) -> int:
+        """After an erasure: republish the latest report without the participant (if one was
+        published), then delete every stored report version that still names them."""
+        if self.latest_or_none(trial.trial_id) is not None:
+            self.publish(trial, actor)
+        pattern = re.compile(
+            rb"(?<![A-Za-z0-9_-])" + re.escape(participant_id.encode()) + rb"(?![A-Za-z0-9_-])"
+        )
+        return self.bucket.delete_versions(
+            self.bucket.prefix(trial.trial_id), naming=lambda body: bool(pattern.search(body))
+        )
 
     def latest_or_none(self, trial_id: str) -> dict[str, Any] | None:
         return self.bucket.get_json(f"{self.bucket.prefix(trial_id)}/latest.json")

@@ -41,6 +41,8 @@ class SubmissionWriter(TypingProtocol):
 
     def list_for_participant(self, trial_id: str, participant_id: str) -> list[dict[str, Any]]: ...
 
+    def list_in_slot(self, *, pk: str, slot_prefix: str) -> list[dict[str, Any]]: ...
+
 
 class SubmitSupport(TypingProtocol):
     def get_participant(self, trial_id: str, participant_id: str) -> Participant | None: ...
@@ -286,7 +288,21 @@ class SubmissionService:
         stored = self.submissions.get(
             {"pk": str(earlier["submission_pk"]), "sk": str(earlier["submission_sk"])}
         )
-        if stored and stored.get("submission_id") == earlier["submission_id"]:
+        if not stored or stored.get("submission_id") != earlier["submission_id"]:
+            # the claim names the slot's first key; a correction is stored further along it
+            # (and newer corrections may follow it), so look for the claimed id in the slot
+            pk, sk = str(earlier["submission_pk"]), str(earlier["submission_sk"])
+            stored = next(
+                (
+                    item
+                    for item in self.submissions.list_in_slot(
+                        pk=pk, slot_prefix=sk.rsplit("#", 1)[0] + "#"
+                    )
+                    if item.get("submission_id") == earlier["submission_id"]
+                ),
+                None,
+            )
+        if stored:
             return Accepted(
                 submission_id=str(stored["submission_id"]),
                 received_at=str(stored["received_at"]),

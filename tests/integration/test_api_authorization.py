@@ -75,6 +75,7 @@ ROUTES = [
         "PATCH", "/v1/trials/{trial}", frozenset({"admin"}), 200, lambda _: {"title": "CMT pilot"}
     ),
     Route("GET", "/v1/trials/{trial}", frozenset({"admin", "coordinator"}), 200),
+    Route("GET", "/v1/trials/{trial}/api-keys", frozenset({"admin"}), 200),
     Route(
         "POST",
         "/v1/trials/{trial}/api-keys",

@@ -138,7 +138,8 @@ def test_the_openapi_document_lists_every_route_of_the_contract(client):
         "/v1/instruments": {"get"},
         "/v1/instruments/{instrument_id}": {"get"},
         "/v1/trials/{trial_id}": {"put", "patch", "get"},
-        "/v1/trials/{trial_id}/api-keys": {"post"},
+        "/v1/trials/{trial_id}/api-keys": {"post", "get"},
+        "/v1/trials/{trial_id}/api-keys/{key_id}": {"delete"},
         "/v1/trials/{trial_id}/participants": {"post", "get"},
         "/v1/trials/{trial_id}/participants/{participant_id}": {"patch", "delete"},
         "/v1/trials/{trial_id}/submissions": {"post"},
@@ -687,6 +688,7 @@ def test_erasing_a_participant_removes_their_data_and_leaves_an_audit_record(
         "submissions_deleted": 2,
         "scores_deleted": 2,
         "alerts_deleted": 1,
+        "report_versions_deleted": 0,
     }
     assert query(aws, NAMES.submissions_table, f"T#{tid}#P#P01") == []
     for prefix in ("P#P01", "SC#P01#", "AL#P01#"):

@@ -329,6 +329,33 @@ def test_a_replayed_correction_returns_the_first_answer(client, container, aws, 
     assert len(stored_submissions(aws, tid)) == 2
 
 
+def test_a_correction_replayed_after_a_newer_correction_returns_its_first_answer(
+    client, container, aws, tid
+):
+    keys = make_trial(client, container, tid)
+    first = client.post(
+        f"/v1/trials/{tid}/submissions", headers=keys.submitter, json=submission()
+    ).json()
+    fix = {**keys.submitter, "Idempotency-Key": "fix-1"}
+    body = submission(responses={**HADS_EXAMPLE, "1": 0}, supersedes=first["submission_id"])
+    correction = client.post(f"/v1/trials/{tid}/submissions", headers=fix, json=body)
+    assert correction.status_code == 201, correction.text
+    newer = submission(
+        responses={**HADS_EXAMPLE, "1": 1}, supersedes=correction.json()["submission_id"]
+    )
+    r = client.post(f"/v1/trials/{tid}/submissions", headers=keys.submitter, json=newer)
+    assert r.status_code == 201, r.text
+    # a client retrying its first correction (same key and body) gets its own answer back
+    again = client.post(f"/v1/trials/{tid}/submissions", headers=fix, json=body)
+    assert again.status_code in (200, 201), again.text
+    assert again.json() == correction.json()
+    assert len(stored_submissions(aws, tid)) == 3
+    # the same key with another body is still a conflict
+    other = {**body, "responses": {**HADS_EXAMPLE, "1": 3}}
+    r = client.post(f"/v1/trials/{tid}/submissions", headers=fix, json=other)
+    assert r.status_code == 409, r.text
+
+
 # -- versions -----------------------------------------------------------------------------
 
 

@@ -24,6 +24,7 @@ import pathlib
 import statistics
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -74,10 +75,11 @@ class Stack:
 
 
 @pytest.fixture
-def stack(aws: dict[str, Any], tmp_path: pathlib.Path) -> Iterator[Stack]:
+def stack(world: conftest.World, tmp_path: pathlib.Path) -> Iterator[Stack]:
     """The app and the stream pump on moto, with every sent mail also written to an outbox."""
+    aws = world.aws
     outbox = tmp_path / "outbox"
-    container = build(conftest.settings_for_tests(outbox_dir=str(outbox)))
+    container = build(conftest.settings_for_tests(outbox_dir=str(outbox)), clock=world.clock)
     queue_url = aws["sqs"].get_queue_url(QueueName=conftest.NAMES.dead_letter_queue)["QueueUrl"]
     pump = StreamPump(
         streams_client=aws["dynamodbstreams"],
@@ -442,6 +444,7 @@ def test_an_erased_participant_leaves_no_data_in_either_table_and_the_aggregates
         "submissions_deleted": 4,
         "scores_deleted": 4,
         "alerts_deleted": 1,
+        "report_versions_deleted": 0,  # no report was published
     }
     stack.pump.drain()  # the deletions' REMOVE records re-create nothing
 
@@ -474,6 +477,7 @@ def test_an_erased_participant_leaves_no_data_in_either_table_and_the_aggregates
         "submissions_deleted",
         "scores_deleted",
         "alerts_deleted",
+        "report_versions_deleted",
     }
 
     # the aggregates are corrected: as if P02 had never submitted
@@ -563,7 +567,9 @@ def test_a_submitter_key_can_only_submit_and_only_to_its_own_trial(stack: Stack)
         if not needs_key:
             continue
         for trial in (TRIAL, OTHER_TRIAL):
-            path = template.format(trial_id=trial, participant_id="P01")
+            path = template.format(
+                trial_id=trial, participant_id="P01", key_id="k_0000000000000000"
+            )
             r = client.request(
                 method, path, headers=a.submitter, json=_plausible_body(method, template)
             )
@@ -584,7 +590,9 @@ def test_a_submitter_key_can_only_submit_and_only_to_its_own_trial(stack: Stack)
     # and a coordinator of A is just as powerless in B
     for method, template, needs_key in routes:
         if needs_key:
-            path = template.format(trial_id=OTHER_TRIAL, participant_id="P01")
+            path = template.format(
+                trial_id=OTHER_TRIAL, participant_id="P01", key_id="k_0000000000000000"
+            )
             r = client.request(
                 method, path, headers=a.coordinator, json=_plausible_body(method, template)
             )
@@ -601,3 +609,58 @@ def test_an_unparsable_body_without_a_key_is_401_not_a_parse_error(stack: Stack)
         "/v1/trials/anchors", headers={"Content-Type": "application/json"}, content=b"bootstrap"
     )
     assert_problem(r, 401)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "auth"),
+    [
+        ("GET", "/v1/health", False),
+        ("GET", f"/v1/trials/{TRIAL}/summary", True),
+        ("GET", f"/v1/trials/{TRIAL}/export.csv", True),
+        ("GET", f"/v1/trials/{TRIAL}/summary", False),  # a refusal
+        ("GET", "/v1/nowhere", False),
+    ],
+)
+def test_every_answer_is_uncacheable_and_never_sniffed(
+    stack: Stack, method: str, path: str, auth: bool
+) -> None:
+    keys = conftest.make_trial(stack.client, stack.container, participants=())
+    r = stack.client.request(method, path, headers=keys.coordinator if auth else {})
+    assert r.headers["cache-control"] == "no-store"
+    assert r.headers["x-content-type-options"] == "nosniff"
+
+
+def test_erasure_republishes_the_report_and_deletes_every_stored_version_naming_them(
+    stack: Stack, world: conftest.World
+) -> None:
+    client = stack.client
+    keys = conftest.make_trial(client, stack.container, participants=("P01", "P02", "P03"))
+    for pid, pre, post in (("P01", 3, 1), ("P02", 2, 1), ("P03", 3, 2)):
+        for timepoint, value in (("week-1", pre), ("week-12", post)):
+            body = conftest.submission(
+                participant_id=pid,
+                timepoint=timepoint,
+                responses={str(i): value for i in range(1, 15)},
+            )
+            assert client.post(SUBMISSIONS, headers=keys.submitter, json=body).status_code == 201
+    stack.pump.drain()
+    report = f"/v1/trials/{TRIAL}/reports/pre-post"
+    assert client.post(report, headers=keys.coordinator).status_code == 200
+    world.clock.advance(timedelta(days=1))  # a second dated copy, and latest overwritten
+    assert "P02" in client.post(report, headers=keys.coordinator).text
+
+    r = client.delete(f"/v1/trials/{TRIAL}/participants/P02", headers=keys.coordinator)
+    assert r.status_code == 200, r.text
+    assert r.json()["report_versions_deleted"] >= 4  # two dated copies, latest twice, figures
+
+    latest = client.get(report, headers=keys.coordinator)
+    assert latest.status_code == 200
+    assert "P02" not in latest.text and "P01" in latest.text
+    s3, bucket = stack.aws["s3"], conftest.NAMES.reports_bucket
+    versions = s3.list_object_versions(Bucket=bucket, Prefix=f"reports/{TRIAL}/")["Versions"]
+    assert versions, "the republished report is kept"
+    for version in versions:
+        body = s3.get_object(Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"])[
+            "Body"
+        ].read()
+        assert b"P02" not in body, version["Key"]

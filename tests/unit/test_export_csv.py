@@ -340,5 +340,28 @@ def test_cells_are_written_by_the_csv_rules(cell: object, written: str) -> None:
 def test_any_free_text_survives_the_round_trip_apart_from_the_formula_guard(text: str) -> None:
     (back,) = list(csv.reader(io.StringIO(csv_text(["c"], [[text]]), newline="")))[1:]
 
-    guarded = text.startswith(FORMULA_START) and not re.fullmatch(r"[A-Za-z0-9_-]+", text)
-    assert back == ["'" + text if guarded else text]
+    def guard(part: str) -> str:
+        risky = part.lstrip(" ").startswith(FORMULA_START)
+        return "'" + part if risky and not re.fullmatch(r"[A-Za-z0-9_-]+", part) else part
+
+    # every part between semicolons is guarded, as a spreadsheet splitting on ";" sees it
+    assert back == [";".join(guard(part) for part in text.split(";"))]
+
+
+@pytest.mark.parametrize(
+    ("cell", "written"),
+    [
+        ("ok;=HYPERLINK(1)", "ok;'=HYPERLINK(1)"),
+        ("a; +1;b", "a;' +1;b"),
+        (";@SUM(A1)", ";'@SUM(A1)"),
+        ("=1;=2", "'=1;'=2"),
+        ("P01;-P02", "P01;-P02"),  # identifiers stay as they are
+        ("one; two", "one; two"),
+    ],
+)
+def test_a_cell_that_splits_on_semicolons_into_a_formula_is_neutralised(
+    cell: str, written: str
+) -> None:
+    rows = list(csv.reader(io.StringIO(csv_text(["c"], [[cell]]), newline="")))
+
+    assert rows == [["c"], [written]]
