@@ -13,6 +13,7 @@ UV_VERSION = 0.13.9
 UV_HOME    = $(VENV)/.uv
 UV         = $(UV_HOME)/bin/uv
 UV_STAMP   = $(UV_HOME)/uv-$(UV_VERSION).dist-info
+DEV_STAMP  = $(VENV)/.dev-installed
 export UV_PYTHON_DOWNLOADS = never
 export UV_PROJECT_ENVIRONMENT = $(VENV)
 # src/requirements.txt (read by `sam build`): the runtime dependencies of uv.lock, nothing else.
@@ -26,13 +27,18 @@ $(UV_STAMP):
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade \
 		--target $(UV_HOME) uv==$(UV_VERSION)
 
-# The running stack: runtime + `local`. Inexact, so a venv that `make test` filled stays as it is.
+# The running stack: runtime + `local`, no bytecode compiled up front (Python writes it for what
+# is imported). Inexact, so a venv that `make test` filled stays as it is.
 install-local: $(UV_STAMP)
 	@$(UV) sync --quiet --locked --inexact --extra local
 
-# Everything (`dev` includes `local`), exactly as locked.
-install: $(UV_STAMP)
-	@$(UV) sync --quiet --locked --extra dev
+# Everything (`dev` includes `local`), exactly as locked and compiled to bytecode up front (as
+# pip does), so test subprocesses and the benchmarks' fresh interpreters never compile sources.
+install: $(DEV_STAMP)
+
+$(DEV_STAMP): pyproject.toml uv.lock $(UV_STAMP)
+	@$(UV) sync --quiet --locked --extra dev --compile-bytecode
+	@touch $@
 
 run: install-local
 	$(BIN)/cmt-collect serve
