@@ -18,6 +18,7 @@ from handlers.api_app import create_app
 from handlers.settings import Settings
 from handlers.stream_batch import make_handler
 from handlers.wiring import Container, build
+from local.limits import with_synchronous_limits
 from local.moto_atomic import make_dynamodb_atomic
 from local.pump import StreamPump
 from local.template import LocalNames, create_local_resources
@@ -99,7 +100,9 @@ def moto_world() -> Iterator[World]:
             dead_letter_queue_url=queue_url,
             region=REGION,
         )
-        client = TestClient(create_app(container), raise_server_exceptions=False)
+        # behind Lambda's and API Gateway's limits, as the local stack serves it
+        app = with_synchronous_limits(create_app(container))
+        client = TestClient(app, raise_server_exceptions=False)
         yield World(aws=clients, container=container, client=client, pump=pump, clock=clock)
 
 

@@ -5,7 +5,7 @@
     cmt-collect report --trial T             compute and publish the pre/post report now
     cmt-collect weekly-summary --trial T     send the weekly summary e-mail now
     cmt-collect rescore --trial T            score stored submissions not yet scored (DLQ recovery)
-    cmt-collect demo                         seed a synthetic 12-week trial and run it all
+    cmt-collect demo [--no-serve]            seed a synthetic 12-week trial, run it all, serve it
 
 Commands other than serve and demo talk to the running local stack (found through
 .local/stack.env) or, on AWS, to whatever the environment configures.
@@ -49,8 +49,10 @@ def _serve(args: argparse.Namespace) -> int:
     from handlers.api_app import create_app
     from handlers.settings import get_settings
     from handlers.wiring import build
+    from local.limits import with_synchronous_limits
 
-    app = create_app(build(get_settings()))
+    # answering as API Gateway would when a response breaks Lambda's size or time limit
+    app = with_synchronous_limits(create_app(build(get_settings())))
     print(
         "\n".join(
             [
@@ -63,6 +65,8 @@ def _serve(args: argparse.Namespace) -> int:
                 "  schedules      pre/post report nightly 02:00 UTC;"
                 " weekly summary Monday 08:00 UTC",
                 "  stream pump    scoring submissions as they arrive",
+                "  limits         as on AWS: a response over 6 MB (as Lambda counts it) is"
+                " API Gateway's 500, one past 30 s its 503",
                 "Ctrl-C stops everything (the embedded AWS is in memory).",
             ]
         ),
@@ -138,7 +142,7 @@ def _rescore(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from local.demo import run_demo
 
-    return run_demo(state_dir=STATE_DIR)
+    return run_demo(state_dir=STATE_DIR, port=args.port, serve=not args.no_serve)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -168,7 +172,18 @@ def main(argv: list[str] | None = None) -> int:
     rescore = sub.add_parser("rescore", help="score any stored submission not yet scored")
     rescore.add_argument("--trial", required=True)
     rescore.set_defaults(run=_rescore)
-    demo = sub.add_parser("demo", help="seed a synthetic trial and run the whole pipeline")
+    demo = sub.add_parser(
+        "demo", help="seed a synthetic trial, run the whole pipeline, then serve it until Ctrl-C"
+    )
+    demo.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("PORT", "8000")),
+        help="API port of the demo stack (another free one if taken; 0: any)",
+    )
+    demo.add_argument(
+        "--no-serve", action="store_true", help="exit once everything is written (scripts, CI)"
+    )
     demo.set_defaults(run=_demo)
     args = parser.parse_args(argv)
     if getattr(args, "keys_command", None) == "create" and args.role != "admin" and not args.trial:

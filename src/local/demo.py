@@ -2,8 +2,10 @@
 
 Nine enrolled, three withdrawn, six completers; every instrument at week-1 and week-12,
 weekly diaries, one correction, one safety alert. Runs the stream pump, the report and the
-weekly summary, then prints where the report, the figures and the e-mails are. Synthetic
-values only (seeded random numbers), never real data.
+weekly summary, writes the report, figures, exports and codebooks to ``.local/demo/`` and
+prints where everything is; then keeps its stack serving (admin and coordinator keys printed)
+until Ctrl-C, so the demo trial can be queried (``--no-serve`` exits instead). Synthetic values
+only (seeded random numbers), never real data.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import json
 import pathlib
 import random
+import socket
+import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -124,7 +128,22 @@ def seed(client: httpx.Client, admin_key: str, rng: random.Random) -> dict[str, 
     return {"coordinator_key": coordinator["api_key"], "posted": posted}
 
 
-def run_demo(state_dir: pathlib.Path) -> int:
+def available_port(wanted: int) -> int:
+    """``wanted`` if it is free on loopback, else any free port (0 asks for any)."""
+    if wanted:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", wanted))
+            except OSError:
+                print(f"port {wanted} is in use: serving the demo on another one", flush=True)
+            else:
+                return wanted
+    return free_port()
+
+
+def run_demo(state_dir: pathlib.Path, *, port: int = 8000, serve: bool = True) -> int:
+    """Seed the demo trial, write what it produced to ``state_dir/demo`` and, with ``serve``,
+    keep its stack serving on ``port`` until Ctrl-C."""
     import os
 
     import uvicorn
@@ -134,8 +153,9 @@ def run_demo(state_dir: pathlib.Path) -> int:
     from handlers.api_app import create_app
     from handlers.settings import get_settings
     from handlers.wiring import build
+    from local.limits import with_synchronous_limits
 
-    stack = LocalStack(state_dir=state_dir / "demo-stack", api_port=free_port())
+    stack = LocalStack(state_dir=state_dir / "demo-stack", api_port=available_port(port))
     stack.start_aws()
     stack.create_resources()
     admin_key = stack.bootstrap_admin(None)
@@ -143,7 +163,10 @@ def run_demo(state_dir: pathlib.Path) -> int:
     container = build(get_settings())
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(container), host="127.0.0.1", port=stack.api_port, log_level="warning"
+            with_synchronous_limits(create_app(container)),
+            host="127.0.0.1",
+            port=stack.api_port,
+            log_level="warning",
         )
     )
     thread = threading.Thread(target=server.run, daemon=True)
@@ -151,13 +174,7 @@ def run_demo(state_dir: pathlib.Path) -> int:
     base = f"http://127.0.0.1:{stack.api_port}"
     try:
         with httpx.Client(base_url=base, timeout=30) as client:
-            for _ in range(100):
-                try:
-                    if client.get("/v1/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                threading.Event().wait(0.1)
+            _wait_until_healthy(client, thread)
             seeded = seed(client, admin_key, random.Random(20061))
             print(f"seeded {seeded['posted']} submissions for 9 participants", flush=True)
             pump.drain()
@@ -167,12 +184,17 @@ def run_demo(state_dir: pathlib.Path) -> int:
             out = (state_dir / "demo").resolve()
             out.mkdir(parents=True, exist_ok=True)
             (out / "pre-post.json").write_text(json.dumps(report, indent=2))
-            (out / "export-long.csv").write_text(
-                client.get(f"/v1/trials/{TRIAL}/export.csv", headers=coord).text
-            )
-            (out / "export-wide.csv").write_text(
-                client.get(f"/v1/trials/{TRIAL}/export.csv?layout=wide", headers=coord).text
-            )
+            for layout in ("long", "wide"):
+                export = client.get(
+                    f"/v1/trials/{TRIAL}/export.csv", params={"layout": layout}, headers=coord
+                )
+                export.raise_for_status()
+                (out / f"export-{layout}.csv").write_bytes(export.content)  # CRLF kept
+                codebook = client.get(
+                    f"/v1/trials/{TRIAL}/codebook", params={"layout": layout}, headers=coord
+                )
+                codebook.raise_for_status()
+                (out / f"codebook-{layout}.json").write_text(json.dumps(codebook.json(), indent=2))
             s3 = stack.clients()["s3"]
             figures = {}
             for instrument, uri in report["artifacts"]["figures"].items():
@@ -194,15 +216,62 @@ def run_demo(state_dir: pathlib.Path) -> int:
                         f"p={hads['wilcoxon']['p_two_sided']:.4f} ({hads['direction']})",
                         f"figures     {figures.get('hads')} (and {len(figures) - 1} more in {out})",
                         f"exports     {out / 'export-long.csv'}, {out / 'export-wide.csv'}",
+                        f"codebooks   {out / 'codebook-long.json'}, {out / 'codebook-wide.json'}",
                         f"e-mails     {len(mails)} in {stack.outbox_dir} "
                         f"(weekly summary to {len(summary.sent_to)} coordinator(s), safety alerts)",
                         f"stream      {pump.stats.records} records delivered"
                         f" in {pump.stats.batches} batches",
                     ]
-                )
+                ),
+                flush=True,
             )
+        if serve:
+            state = stack.write_state()
+            print(_serving(base, admin_key, seeded["coordinator_key"], state), flush=True)
+            _wait_for_ctrl_c()
     finally:
         server.should_exit = True
         thread.join(timeout=5)
         stack.stop()
     return 0
+
+
+def _wait_until_healthy(client: httpx.Client, server_thread: threading.Thread) -> None:
+    for _ in range(300):
+        try:
+            if client.get("/v1/health").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if not server_thread.is_alive():
+            break
+        threading.Event().wait(0.1)
+    raise SystemExit(f"the demo's API did not come up on {client.base_url}")
+
+
+def _serving(base: str, admin_key: str, coordinator_key: str, state: pathlib.Path) -> str:
+    auth = f'-H "Authorization: Bearer {coordinator_key}"'
+    launched = pathlib.Path(sys.argv[0])
+    cli = launched.resolve() if launched.name == "cmt-collect" else "cmt-collect"
+    trial = f"{base}/v1/trials/{TRIAL}"
+    return "\n".join(
+        [
+            f"serving     {base}   (docs: {base}/docs)",
+            f"  admin key        {admin_key}",
+            f"  coordinator key  {coordinator_key}   (trial {TRIAL})",
+            f"  state            {state}   (for the CLI: CMT_STATE_DIR={state.parent} {cli}"
+            f" report --trial {TRIAL})",
+            f"  try              curl -s {trial}/summary {auth}",
+            f"                   curl -s '{trial}/export.csv?layout=wide' {auth}",
+            f"                   curl -s '{trial}/codebook?layout=wide' {auth}",
+            f"                   curl -s {trial}/participants/P02/scores {auth}",
+            "Ctrl-C stops the demo stack (everything in it is in memory).",
+        ]
+    )
+
+
+def _wait_for_ctrl_c() -> None:
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        print("\nstopping the demo stack", flush=True)

@@ -4,8 +4,8 @@ The local stack (``make run``) and the integration tests create their moto table
 queue from the deployment template's own resource properties, so there is no second copy of a
 key schema, index or stream setting that could drift from what is deployed.
 
-Only the standard library and PyYAML are imported here: the boto3 clients are passed in by the
-caller (the composition root or a test), which decides which endpoint they talk to.
+The template is read with cfn-lint's loader; the boto3 clients are passed in by the caller (the
+composition root or a test), which decides which endpoint they talk to.
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ import pathlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-
-import yaml
 
 __all__ = [
     "DEFAULT_TEMPLATE_PATH",
@@ -30,76 +28,26 @@ __all__ = [
 # src/local/template.py -> <repo>/template.yaml
 DEFAULT_TEMPLATE_PATH = pathlib.Path(__file__).resolve().parents[2] / "template.yaml"
 
-# CloudFormation short-form tags and the long-form key each one stands for. `!Ref` and
-# `!Condition` keep their bare names; every other function is "Fn::<name>".
-_SHORT_TAGS: dict[str, str] = {
-    "!Ref": "Ref",
-    "!Condition": "Condition",
-    **{
-        f"!{name}": f"Fn::{name}"
-        for name in (
-            "And",
-            "Base64",
-            "Cidr",
-            "Equals",
-            "FindInMap",
-            "GetAZs",
-            "GetAtt",
-            "If",
-            "ImportValue",
-            "Join",
-            "Length",
-            "Not",
-            "Or",
-            "Select",
-            "Split",
-            "Sub",
-            "ToJsonString",
-            "Transform",
-        )
-    },
-}
-
-
-def _construct_short_tag(loader: Any, node: Any) -> dict[str, Any]:
-    key = _SHORT_TAGS[node.tag]
-    value: Any
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-        if key == "Fn::GetAtt":
-            # `!GetAtt Resource.Attribute` is the short form of ["Resource", "Attribute"];
-            # only the first dot separates them (attributes such as Endpoint.Address keep theirs).
-            resource, _, attribute = str(value).partition(".")
-            value = [resource, attribute]
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {key: value}
-
-
-# A safe loader (never builds arbitrary Python objects) that also knows the short tags: libyaml's
-# CSafeLoader when PyYAML was built with it (about ten times faster), else SafeLoader. Built with
-# type() because PyYAML ships no type information and mypy refuses a class subclassing Any.
-_SafeBase: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_CloudFormationLoader: Any = type("_CloudFormationLoader", (_SafeBase,), {})
-for _tag in _SHORT_TAGS:
-    _CloudFormationLoader.add_constructor(_tag, _construct_short_tag)
-
 
 def load_template(path: pathlib.Path | None = None) -> dict[str, Any]:
-    """Read a CloudFormation/SAM template, turning short tags into ``{"Ref": ...}`` style dicts.
+    """Read a CloudFormation/SAM template with cfn-lint's loader (the one ``make lint`` uses).
 
-    ``path`` defaults to the repository's ``template.yaml``.
+    Short-form tags come back in their long form (``!Ref X`` as ``{"Ref": "X"}``,
+    ``!GetAtt A.B`` as ``{"Fn::GetAtt": ["A", "B"]}``); the loader is a safe one and refuses
+    duplicate keys. ``path`` defaults to the repository's ``template.yaml``.
     """
-    text = (path or DEFAULT_TEMPLATE_PATH).read_text(encoding="utf-8")
-    template = yaml.load(text, Loader=_CloudFormationLoader)  # noqa: S506 (a SafeLoader subclass)
+    # Imported here: cfn-lint takes about a second to import, paid once by the first caller.
+    from cfnlint.decode import decode
+
+    path = path or DEFAULT_TEMPLATE_PATH
+    template, problems = decode(str(path))
+    if problems:
+        raise ValueError(f"{path}: " + "; ".join(problem.message for problem in problems))
     if not isinstance(template, dict) or "Resources" not in template:
-        raise ValueError(f"{path or DEFAULT_TEMPLATE_PATH} is not a CloudFormation template")
+        raise ValueError(f"{path} is not a CloudFormation template")
     return template
 
 
-_INTRINSIC_KEYS = frozenset(_SHORT_TAGS.values())
 _template_cache: dict[tuple[pathlib.Path, int], dict[str, Any]] = {}
 
 
@@ -113,7 +61,10 @@ def _default_template() -> Mapping[str, Any]:
 
 
 def _is_intrinsic(value: Any) -> bool:
-    return isinstance(value, dict) and len(value) == 1 and next(iter(value)) in _INTRINSIC_KEYS
+    if not isinstance(value, dict) or len(value) != 1:
+        return False
+    key = next(iter(value))
+    return key in ("Ref", "Condition") or str(key).startswith("Fn::")
 
 
 def _properties(template: Mapping[str, Any], logical_id: str, resource_type: str) -> dict[str, Any]:

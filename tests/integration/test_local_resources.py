@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -257,3 +258,37 @@ def test_short_tags_load_as_their_long_form(tmp_path: Any) -> None:
         "Map": {"Fn::FindInMap": ["M", "k", "v"]},
         "Join": {"Fn::Join": ["", ["a"]]},
     }
+
+
+@pytest.mark.parametrize(
+    ("text", "complaint"),
+    [
+        ("Resources:\n  A:\n    Type: X\n  A:\n    Type: Y\n", "Duplicate found 'A'"),
+        ("Resources: [1,\n", "did not find expected node content"),
+        ("Outputs: {}\n", "is not a CloudFormation template"),
+    ],
+    ids=["duplicate key", "broken yaml", "no resources"],
+)
+def test_a_template_with_duplicate_keys_broken_yaml_or_no_resources_is_refused(
+    tmp_path: Any, text: str, complaint: str
+) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ValueError, match=re.escape(complaint)):
+        load_template(path)
+
+
+def test_intrinsics_that_cannot_be_resolved_locally_are_refused(tmp_path: Any) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(
+        "Resources:\n"
+        "  T:\n"
+        "    Type: AWS::DynamoDB::Table\n"
+        "    Properties:\n"
+        "      KeySchema: [{AttributeName: pk, KeyType: HASH}]\n"
+        "      AttributeDefinitions: [{AttributeName: pk, AttributeType: S}]\n"
+        "      BillingMode: !If [Cheap, PAY_PER_REQUEST, PROVISIONED]\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ValueError, match=r"T\.Properties\.BillingMode is an intrinsic function"):
+        table_create_kwargs(load_template(path), "T", "t")

@@ -225,11 +225,36 @@ def test_every_function_handler_names_a_module_under_src_handlers(template: dict
         assert any(path.is_file() for path in candidates), f"{logical_id}: no {candidates[0]}"
 
 
-def test_lambda_requirements_pin_exactly_the_projects_runtime_dependencies() -> None:
+def test_lambda_requirements_pin_the_runtime_closure_and_nothing_of_the_extras() -> None:
+    # src/requirements.txt is generated from uv.lock (`make lock`; `make lint` checks it is in
+    # step): the runtime dependencies as pyproject pins them, their own dependencies, no extra.
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     lines = (SRC / "requirements.txt").read_text(encoding="utf-8").splitlines()
-    pins = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
-    assert sorted(pins) == sorted(project["dependencies"])
+    pins = {
+        _normalised(name): version
+        for name, _, version in (
+            line.split(";")[0].strip().partition("==")
+            for line in lines
+            if line.strip() and not line.startswith(("#", " "))
+        )
+    }
+    assert all(pins.values()), "every requirement is pinned exactly"
+    runtime = {
+        _normalised(name): version
+        for name, _, version in (pin.partition("==") for pin in project["dependencies"])
+    }
+    assert {name: pins.get(name) for name in runtime} == runtime
+    extras = {
+        _normalised(re.split(r"[\[=]", requirement)[0])
+        for requirements in project["optional-dependencies"].values()
+        for requirement in requirements
+    }
+    assert not extras & set(pins), "a local or dev dependency would be deployed"
+    assert {"moto", "uvicorn", "cfn-lint", "pytest", "flask"} <= extras
+
+
+def _normalised(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def test_tables_keep_data_encrypted_recoverable_and_retained(template: dict[str, Any]) -> None:
