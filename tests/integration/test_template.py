@@ -348,16 +348,39 @@ def test_http_api_sends_every_path_to_the_api_function_with_throttling_and_acces
     translated: dict[str, Any],
 ) -> None:
     body = translated["Resources"]["HttpApi"]["Properties"]["Body"]
-    assert set(body["paths"]) == {"/", "/{proxy+}"}
-    for path in body["paths"].values():
-        integration = path["x-amazon-apigateway-any-method"]["x-amazon-apigateway-integration"]
-        assert "${ApiFunction.Arn}" in integration["uri"]["Fn::Sub"]
-        assert integration["payloadFormatVersion"] == "2.0"
+    throttled = {
+        ("/v1/trials/{trial_id}/submissions", "post"),
+        ("/v1/trials/{trial_id}/export.csv", "get"),
+        ("/v1/trials/{trial_id}/reports/pre-post", "post"),
+    }
+    assert set(body["paths"]) == {"/", "/{proxy+}"} | {path for path, _ in throttled}
+    for name, path in body["paths"].items():
+        for method, operation in path.items():
+            integration = operation["x-amazon-apigateway-integration"]
+            assert "${ApiFunction.Arn}" in integration["uri"]["Fn::Sub"]
+            assert integration["payloadFormatVersion"] == "2.0"
+            if name in ("/", "/{proxy+}"):
+                assert method == "x-amazon-apigateway-any-method"
+            else:
+                assert (name, method) in throttled
     (stage,) = resources_of_type(translated, "AWS::ApiGatewayV2::Stage").values()
     assert stage["Properties"]["DefaultRouteSettings"] == {
         "ThrottlingRateLimit": {"Ref": "ApiThrottleRate"},
         "ThrottlingBurstLimit": {"Ref": "ApiThrottleBurst"},
     }
+    # the routes of their own are throttled apart, so one cannot starve the others
+    route_settings = stage["Properties"]["RouteSettings"]
+    assert set(route_settings) == {f"{m.upper()} {p}" for p, m in throttled}
+    assert route_settings["POST /v1/trials/{trial_id}/submissions"]["ThrottlingRateLimit"] == {
+        "Ref": "SubmissionThrottleRate"
+    }
+    (api,) = [
+        r
+        for r in resources_of_type(translated, "AWS::Lambda::Function").values()
+        if r["Properties"]["Handler"] == "handlers.api.handler"
+    ]
+    assert api["Properties"]["Timeout"] < 30  # the function, not the gateway, ends a request
+    assert api["Properties"]["ReservedConcurrentExecutions"] == {"Ref": "ApiReservedConcurrency"}
     assert stage["Properties"]["AccessLogSettings"]["DestinationArn"] == {
         "Fn::GetAtt": ["HttpApiAccessLogGroup", "Arn"]
     }
@@ -396,6 +419,35 @@ def test_no_role_grants_anything_on_any_resource(translated: dict[str, Any]) -> 
                     assert set(actions) <= set(ACTIONS_ALLOWED_ON_ANY_RESOURCE), (role_id, actions)
                 elif "*" in resource:
                     assert resource in WILDCARD_RESOURCES_ALLOWED, (role_id, resource)
+
+
+def test_every_key_grant_works_only_through_dynamodb_or_s3(translated: dict[str, Any]) -> None:
+    for role_id, role in resources_of_type(translated, "AWS::IAM::Role").items():
+        for statement in policy_statements(role):
+            if any(a.startswith("kms:") for a in as_list(statement["Action"])):
+                via = statement["Condition"]["StringEquals"]["kms:ViaService"]
+                services = {v["Fn::Sub"].split(".")[0] for v in via}
+                assert services <= {"dynamodb", "s3"}, (role_id, via)
+
+
+def test_no_role_may_call_a_dynamodb_action_the_code_never_calls(
+    translated: dict[str, Any],
+) -> None:
+    """Least privilege: every DynamoDB action granted is one some adapter really calls."""
+    source = (
+        "\n".join(path.read_text() for path in (REPO / "src" / "adapters").glob("*.py"))
+        + (REPO / "src" / "local" / "pump.py").read_text()
+    )
+    called = {
+        "".join(part.title() for part in name.split("_"))
+        for name in re.findall(r"\.(\w+_item|query|scan|batch_\w+|transact_\w+)\(", source)
+    }
+    stream_reads = {"DescribeStream", "GetRecords", "GetShardIterator", "ListStreams"}
+    for role_id, role in resources_of_type(translated, "AWS::IAM::Role").items():
+        for statement in policy_statements(role):
+            for action in as_list(statement["Action"]):
+                if action.startswith("dynamodb:") and action[9:] not in stream_reads:
+                    assert action[9:] in called, (role_id, action)
 
 
 def test_only_the_mail_sending_functions_may_send_mail_and_only_as_the_sender(
