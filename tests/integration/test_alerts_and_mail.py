@@ -308,14 +308,10 @@ def test_a_protocol_with_timepoints_outside_the_defaults_still_gets_its_summary(
         "schedule": {"hads": ["baseline", "post"], "diary": ["week-2"]},
         "comparison": {"pre": "baseline", "post": "post"},
     }
-    r = client.put(
+    r = client.patch(
         f"/v1/trials/{TRIAL}",
         headers=bearer(admin),
-        json={
-            "title": "Custom timepoints",
-            "coordinator_emails": ["coordinator@example.org"],
-            "protocol": protocol,
-        },
+        json={"title": "Custom timepoints", "protocol": protocol, "alert_rules": []},
     )
     assert r.status_code == 200, r.text
     world.clock.advance(timedelta(days=5))  # inside week-2's window (days 4 to 10)

@@ -47,6 +47,7 @@ from handlers.api_app import create_app
 from handlers.stream_batch import make_handler
 from handlers.wiring import Container
 from local.pump import StreamPump
+from services.rate_limit import RateLimiter, RatePolicy
 
 pytestmark = pytest.mark.slow
 
@@ -329,6 +330,9 @@ def test_a_thousand_submissions_under_faults_are_stored_and_scored_exactly_once(
 ) -> None:
     started = time.perf_counter()
     rng = random.Random(SEED)
+    # one server-side front end sends a thousand submissions from 8 threads as fast as it can:
+    # its key's rate limit is raised for this test (test_api_keys_and_limits covers the 429s)
+    container.key_limits = RateLimiter(RatePolicy(per_second=10_000, burst=10_000))
     app = create_app(container)
     participants = tuple(f"P{n:03d}" for n in range(1, N_PARTICIPANTS + 1))
     with TestClient(app) as setup_client:
