@@ -58,6 +58,7 @@ check-lock: $(UV_STAMP)
 		|| { echo "src/requirements.txt is out of step with uv.lock: run make lock"; exit 1; }
 
 lint: install check-lock
+	$(BIN)/lint-imports
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/cfn-lint template.yaml

@@ -33,7 +33,6 @@ __all__ = [
     "api_gateway_v2_event",
     "bench_names",
     "cmt_env",
-    "container_of",
     "create_resources",
     "moto_server",
     "quiet_service_logs",
@@ -107,17 +106,10 @@ def create_resources(names: LocalNames) -> dict[str, Any]:
     """Tables, bucket and queue from template.yaml; returns the plain clients used."""
     import boto3
 
-    from local.template import create_local_resources
+    from local import world
 
-    session = boto3.session.Session(region_name=REGION)
-    clients = {n: session.client(n) for n in ("dynamodb", "dynamodbstreams", "s3", "sqs", "ses")}
-    create_local_resources(
-        dynamodb_client=clients["dynamodb"],
-        s3_client=clients["s3"],
-        sqs_client=clients["sqs"],
-        names=names,
-    )
-    clients["ses"].verify_email_identity(EmailAddress=MAIL_SENDER)
+    clients = world.aws_clients(boto3.session.Session(region_name=REGION))
+    world.create_resources(clients, names=names, sender=MAIL_SENDER)
     return clients
 
 
@@ -178,22 +170,6 @@ class CallCounter:
         self.client.meta.events.unregister(
             f"before-call.{self.service}.*", unique_id=self._unique_id
         )
-
-
-def container_of(app: Any) -> Any:
-    """The composition root's container that `handlers.api` built its app around.
-
-    `handlers.api` keeps only `app` and `handler` at module level; every route closes over the
-    container `create_app` was given, so it is read from the submit route's closure.
-    """
-    for route in getattr(app, "routes", ()):
-        endpoint = getattr(route, "endpoint", None)
-        code = getattr(endpoint, "__code__", None)
-        if code is None or "container" not in code.co_freevars:
-            continue
-        cells = dict(zip(code.co_freevars, endpoint.__closure__ or (), strict=True))
-        return cells["container"].cell_contents
-    raise LookupError("no route of the app closes over a container")
 
 
 class LambdaContext:

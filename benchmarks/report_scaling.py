@@ -1,8 +1,8 @@
 """Figure 5: the pre/post report's wall time and DynamoDB calls as the trial grows.
 
 One trial is seeded up to each size in turn, straight into the main table through the
-`MainStore` adapter (participant items, and HADS week-1 and week-12 scores computed by the
-domain's own scoring from random responses; sent by BatchWriteItem for speed), then
+participant and score adapters (participant items, and HADS week-1 and week-12 scores computed
+by the domain's own scoring from random responses; sent by BatchWriteItem for speed), then
 `container.reporting.publish(trial)` runs: two paged Queries, the statistics, the SVG
 figures, the S3 objects and one audit event. The baseline is the bare paged Queries of the
 same items through the same client (no deserialising, no statistics, no S3): the least any
@@ -215,8 +215,9 @@ def trial_records(first: int, last: int) -> tuple[list[Any], list[Any]]:
     Each participant's responses come from its own seeded generator, so a fresh process
     rebuilds exactly the records the store holds.
     """
+    from domain.submissions import SubmissionRecord
+    from domain.trial import Participant
     from services.clock import iso, new_ulid
-    from services.records import Participant, SubmissionRecord
     from services.score_submission import to_score_record
 
     start = datetime(2026, 8, 1, tzinfo=UTC)
@@ -259,10 +260,10 @@ class InMemoryScores:
         self.participants = participants
         self.scores = scores
 
-    def list_participants(self, trial_id: str) -> list[Any]:
+    def list_participants(self, _trial_id: str) -> list[Any]:
         return self.participants
 
-    def list_scores(self, trial_id: str) -> list[Any]:
+    def list_scores(self, _trial_id: str) -> list[Any]:
         return self.scores
 
 
@@ -297,8 +298,8 @@ def compute_profile(size: int, repeats: int) -> dict[str, Any]:
     import gc
     import resource
 
+    from domain.trial import Trial, default_protocol
     from services.clock import utc_now
-    from services.records import Trial, default_protocol
     from services.reporting import ReportService
 
     participants, scores = trial_records(0, size)
@@ -313,7 +314,15 @@ def compute_profile(size: int, repeats: int) -> dict[str, Any]:
     )
     store: Any = InMemoryScores(participants, scores)
     # compute() reads only the store and the clock; no bucket or audit log is needed
-    service = ReportService(store, None, None, utc_now, "bench")  # type: ignore[arg-type]
+    service = ReportService(
+        trials=store,
+        participants=store,
+        scores=store,
+        bucket=None,  # type: ignore[arg-type]
+        audit=None,  # type: ignore[arg-type]
+        clock=utc_now,
+        software_version="bench",
+    )
     gc.collect()
     peak_before = _status_kib("VmHWM")
     rss_before = _status_kib("VmRSS")
@@ -363,7 +372,7 @@ def _compute_in_fresh_process(size: int, repeats: int) -> ComputeProfile:
 class BatchedTable:
     """A `DynamoTable` stand-in for seeding: the store's puts, sent 25 at a time.
 
-    `MainStore` builds the items exactly as in production; only the transport differs
+    The adapters build the items exactly as in production; only the transport differs
     (BatchWriteItem instead of one conditional PutItem each, for speed). Conditions are
     dropped: every seeded key is new.
     """
@@ -418,8 +427,9 @@ def measure_report(
     from package_size import template_functions
 
     from adapters import keys
-    from adapters.main_store import MainStore
-    from handlers.wiring import build
+    from adapters.participant_store import ParticipantTable
+    from adapters.score_store import ScoreTable
+    from handlers.wiring import build, build_adapters
     from services.trials import TrialInput
 
     memory_limits = {
@@ -429,7 +439,8 @@ def measure_report(
     }
     names = bench_names("bench-report")
     create_resources(names)
-    container = build(settings_for(names), session=PatientSession())  # type: ignore[arg-type]
+    adapters = build_adapters(settings_for(names), session=PatientSession())  # type: ignore[arg-type]
+    container = build(settings_for(names), adapters=adapters)
     trial, _ = container.trials.put(
         TRIAL_ID,
         TrialInput(
@@ -439,11 +450,12 @@ def measure_report(
             alert_rules=None,
         ),
     )
-    seed_table = BatchedTable(container.dynamodb, names.main_table)
-    seed_store = MainStore(seed_table)  # type: ignore[arg-type]
+    seed_table = BatchedTable(adapters.dynamodb, names.main_table)
+    seed_participants = ParticipantTable(seed_table)  # type: ignore[arg-type]
+    seed_scores = ScoreTable(seed_table)  # type: ignore[arg-type]
     reporting = container.reporting
-    dynamodb = CallCounter(container.dynamodb)
-    s3 = CallCounter(container.s3, service="s3")
+    dynamodb = CallCounter(adapters.dynamodb)
+    s3 = CallCounter(adapters.s3, service="s3")
     seeded = 0
 
     def measure_size(size: int) -> ReportSize:
@@ -451,9 +463,9 @@ def measure_report(
         seed_started = time.perf_counter()
         participants, scores = trial_records(seeded, size)
         for participant in participants:
-            seed_store.enrol(participant)
+            seed_participants.enrol(participant)
         for score in scores:
-            seed_store.put_score(score)
+            seed_scores.put_score(score)
         seed_table.flush()
         seeded = size
         seed_seconds = time.perf_counter() - seed_started
@@ -476,7 +488,7 @@ def measure_report(
                 raise RuntimeError(f"expected {size} HADS pairs, the report has {pairs}")
             started = time.perf_counter()
             read_calls = sum(
-                _bare_read(container.dynamodb, names.main_table, keys.trial_pk(TRIAL_ID), p)
+                _bare_read(adapters.dynamodb, names.main_table, keys.trial_pk(TRIAL_ID), p)
                 for p in (keys.PARTICIPANT_PREFIX, keys.SCORE_PREFIX)
             )
             read_times.append(time.perf_counter() - started)

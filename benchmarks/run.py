@@ -227,7 +227,7 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str
     )
 
 
-def _yes(flag: bool) -> str:
+def _yes(*, flag: bool) -> str:
     return "yes" if flag else "**NO**"
 
 
@@ -249,7 +249,7 @@ def summary_rows(outcomes: Mapping[str, Outcome]) -> list[list[str]]:
                 f"(p95 {fmt_ms(c.baseline.p95)})",
                 f"{c.ratio:.2f}",
                 f"≤ {TARGET_RATIO}",
-                _yes(c.meets_target),
+                _yes(flag=c.meets_target),
             ]
         )
         if c.api_no_bytecode and c.baseline_no_bytecode and c.ratio_no_bytecode is not None:
@@ -261,7 +261,7 @@ def summary_rows(outcomes: Mapping[str, Outcome]) -> list[list[str]]:
                     f"(p95 {fmt_ms(c.baseline_no_bytecode.p95)})",
                     f"{c.ratio_no_bytecode:.2f}",
                     f"≤ {TARGET_RATIO}",
-                    _yes(c.ratio_no_bytecode <= TARGET_RATIO),
+                    _yes(flag=c.ratio_no_bytecode <= TARGET_RATIO),
                 ]
             )
         rows.append(
@@ -271,7 +271,7 @@ def summary_rows(outcomes: Mapping[str, Outcome]) -> list[list[str]]:
                 "",
                 "",
                 "no",
-                _yes(not c.profile.heavy_loaded),
+                _yes(flag=not c.profile.heavy_loaded),
             ]
         )
     else:
@@ -300,7 +300,7 @@ def summary_rows(outcomes: Mapping[str, Outcome]) -> list[list[str]]:
                     "",
                     "",
                     f"≤ {TARGET_CALLS_WITHOUT_KEY}" if keyless else "",
-                    _yes(s.meets_call_target) if keyless else "",
+                    _yes(flag=s.meets_call_target) if keyless else "",
                 ]
             )
     else:
@@ -316,7 +316,7 @@ def summary_rows(outcomes: Mapping[str, Outcome]) -> list[list[str]]:
                 f"bare PutItem: {t.baseline_per_second:,.0f} puts/s",
                 f"{t.ratio:.2f}",
                 "",
-                _yes(t.failures == 0) + " (no failed records)",
+                _yes(flag=t.failures == 0) + " (no failed records)",
             ]
         )
     else:
@@ -355,7 +355,7 @@ def summary_rows(outcomes: Mapping[str, Outcome]) -> list[list[str]]:
                 f"a = {r.calls_fit.intercept:.2f}",
                 "",
                 f"linear, b < {MAX_CALLS_PER_PARTICIPANT}",
-                _yes(linear),
+                _yes(flag=linear),
             ]
         )
         largest = r.largest
@@ -370,7 +370,7 @@ def summary_rows(outcomes: Mapping[str, Outcome]) -> list[list[str]]:
                 f"{function} MemorySize {memory} MB",
                 f"{largest.compute.peak_rss_mb / memory:.2f}",
                 "peak < MemorySize",
-                _yes(largest.compute.peak_rss_mb < memory),
+                _yes(flag=largest.compute.peak_rss_mb < memory),
             ]
         )
     else:
@@ -387,7 +387,7 @@ def summary_rows(outcomes: Mapping[str, Outcome]) -> list[list[str]]:
                 "Lambda limit 250 MB",
                 f"{p.fraction_of_limit:.3f}",
                 "≤ 250 MB, no numpy/scipy",
-                _yes(p.meets_target),
+                _yes(flag=p.meets_target),
             ]
         )
     else:

@@ -94,7 +94,7 @@ def _responses(rng: random.Random) -> dict[str, int]:
 def measure_stream(batches: int) -> StreamResult:
     """Run after the environment points at moto (AWS_ENDPOINT_URL)."""
     from handlers.stream_batch import make_handler
-    from handlers.wiring import build
+    from handlers.wiring import build, build_adapters
     from local.pump import BATCH_SIZE, StreamPump
     from services.auth import Principal
     from services.submit import SubmissionInput
@@ -103,7 +103,8 @@ def measure_stream(batches: int) -> StreamResult:
     names = bench_names("bench-stream")
     clients = create_resources(names)
     quiet_service_logs()
-    container = build(settings_for(names))
+    adapters = build_adapters(settings_for(names))
+    container = build(settings_for(names), adapters=adapters)
     trial, _ = container.trials.put(
         TRIAL_ID,
         TrialInput(
@@ -137,7 +138,7 @@ def measure_stream(batches: int) -> StreamResult:
             idempotency_key=None,
         )
 
-    client = container.dynamodb
+    client = adapters.dynamodb
     scorer = make_handler(container.scoring)
     counter = CallCounter(client)
     per_record: list[float] = []
@@ -147,7 +148,7 @@ def measure_stream(batches: int) -> StreamResult:
     failures = 0
     scored = 0
 
-    def timed_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    def timed_handler(event: dict[str, Any], _context: Any) -> dict[str, Any]:
         nonlocal handler_seconds, baseline_seconds, failures, scored
         records = event["Records"]
         counter.take()
@@ -192,7 +193,7 @@ def measure_stream(batches: int) -> StreamResult:
                 )
     finally:
         counter.close()
-    stored = len(container.main.list_scores(TRIAL_ID))
+    stored = len(adapters.stores.scores.list_scores(TRIAL_ID))
     if stored != total or pump.stats.dead_lettered:
         raise RuntimeError(
             f"{stored} of {total} submissions scored, {pump.stats.dead_lettered} dead-lettered"

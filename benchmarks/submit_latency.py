@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from moto_stack import CallCounter, LambdaContext, api_gateway_v2_event, container_of
+from moto_stack import CallCounter, LambdaContext, api_gateway_v2_event
 from timing import Summary, fmt_ms, ratio, summarize
 
 __all__ = ["SubmitResult", "Variant", "measure_submissions"]
@@ -127,10 +127,11 @@ def measure_submissions(count: int, warmup: int = 5) -> SubmitResult:
     """Run after the environment points at moto with this benchmark's table names."""
     import handlers.api as api
     from adapters import keys
+    from domain.trial import Slot
     from services.trials import TrialInput
 
-    container = container_of(api.app)
-    client = container.dynamodb
+    container = api.container
+    client = api.adapters.dynamodb
     table = container.settings.submissions_table
     trial, _ = container.trials.put(
         TRIAL_ID,
@@ -146,7 +147,7 @@ def measure_submissions(count: int, warmup: int = 5) -> SubmitResult:
     for participant_id in participants:
         container.participants.enrol(trial, participant_id)
 
-    def submit(participant_id: str, timepoint: str, keyed: bool) -> float:
+    def submit(participant_id: str, timepoint: str, *, keyed: bool) -> float:
         headers = {"authorization": f"Bearer {api_key}"}
         if keyed:
             headers["idempotency-key"] = str(uuid.uuid4())
@@ -167,8 +168,13 @@ def measure_submissions(count: int, warmup: int = 5) -> SubmitResult:
     # the first participant's stored items are the templates of the baseline puts
     templates: dict[bool, dict[str, Any]] = {}
     for _, keyed, timepoint in VARIANTS:
-        submit(participants[0], timepoint, keyed)
-        key = keys.submission(TRIAL_ID, participants[0], "hads", timepoint, 0)
+        submit(participants[0], timepoint, keyed=keyed)
+        key = keys.submission(
+            trial_id=TRIAL_ID,
+            participant_id=participants[0],
+            slot=Slot(instrument="hads", timepoint=timepoint),
+            seq=0,
+        )
         stored = client.get_item(
             TableName=table,
             Key={"pk": {"S": key["pk"]}, "sk": {"S": key["sk"]}},
@@ -185,7 +191,7 @@ def measure_submissions(count: int, warmup: int = 5) -> SubmitResult:
             order = VARIANTS if n % 2 == 0 else VARIANTS[::-1]
             for _, keyed, timepoint in order:
                 counter.take()
-                seconds = submit(participant_id, timepoint, keyed)
+                seconds = submit(participant_id, timepoint, keyed=keyed)
                 calls = counter.take()
                 item = {**templates[keyed], "pk": {"S": f"BASELINE#{keyed:d}#{participant_id}"}}
                 started = time.perf_counter()

@@ -8,7 +8,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import pytest
 from fastapi.testclient import TestClient
 from moto import mock_aws
@@ -16,12 +15,13 @@ from moto import mock_aws
 from clock import TestClock
 from handlers.api_app import create_app
 from handlers.settings import Settings
-from handlers.stream_batch import make_handler
-from handlers.wiring import Container, build
+from handlers.wiring import Adapters, Container
 from local.limits import with_synchronous_limits
 from local.moto_atomic import make_dynamodb_atomic
 from local.pump import StreamPump
-from local.template import LocalNames, create_local_resources
+from local.template import LocalNames
+from local.world import create_world
+from services.ports import TrialStores
 
 REGION = "eu-west-2"
 SENDER = "cmt-collect@example.org"
@@ -66,44 +66,37 @@ def settings_for_tests(**overrides: Any) -> Settings:
 
 @dataclass
 class World:
-    """One moto account with the stack's resources, the real container, app and pump."""
+    """One moto account with the stack's resources, the real services, app and pump."""
 
     aws: dict[str, Any]
     container: Container
     client: TestClient
     pump: StreamPump
     clock: TestClock
+    adapters: Adapters
+
+    @property
+    def stores(self) -> TrialStores:
+        """The stores under the services: what a test inspects, never what it patches."""
+        return self.adapters.stores
 
 
 @contextmanager
 def moto_world() -> Iterator[World]:
     with mock_aws():
-        session = boto3.session.Session(region_name=REGION)
-        services = ("dynamodb", "dynamodbstreams", "s3", "sqs", "ses")
-        clients = {n: session.client(n) for n in services}
-        create_local_resources(
-            dynamodb_client=clients["dynamodb"],
-            s3_client=clients["s3"],
-            sqs_client=clients["sqs"],
-            names=NAMES,
-        )
-        clients["ses"].verify_email_identity(EmailAddress=SENDER)
         clock = TestClock()
-        container = build(settings_for_tests(), clock=clock)
-        queue_url = clients["sqs"].get_queue_url(QueueName=NAMES.dead_letter_queue)["QueueUrl"]
-        pump = StreamPump(
-            streams_client=clients["dynamodbstreams"],
-            dynamodb_client=clients["dynamodb"],
-            table_name=NAMES.submissions_table,
-            handler=make_handler(container.scoring),
-            sqs_client=clients["sqs"],
-            dead_letter_queue_url=queue_url,
-            region=REGION,
-        )
+        built = create_world(names=NAMES, settings=settings_for_tests(), clock=clock)
         # behind Lambda's and API Gateway's limits, as the local stack serves it
-        app = with_synchronous_limits(create_app(container))
+        app = with_synchronous_limits(create_app(built.container))
         client = TestClient(app, raise_server_exceptions=False)
-        yield World(aws=clients, container=container, client=client, pump=pump, clock=clock)
+        yield World(
+            aws=built.clients,
+            container=built.container,
+            client=client,
+            pump=built.pump,
+            clock=clock,
+            adapters=built.adapters,
+        )
 
 
 @pytest.fixture
@@ -128,6 +121,11 @@ def aws(world: World) -> dict[str, Any]:
 @pytest.fixture
 def container(world: World) -> Container:
     return world.container
+
+
+@pytest.fixture
+def stores(world: World) -> TrialStores:
+    return world.stores
 
 
 @pytest.fixture

@@ -15,7 +15,17 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from services.errors import ConditionFailed
+
+class ConditionFailed(Exception):
+    """A conditional write found the item in another state; it never leaves the adapters.
+
+    `existing` carries the item found, when the call asked for it (ALL_OLD).
+    """
+
+    def __init__(self, existing: dict[str, Any] | None) -> None:
+        super().__init__("condition failed")
+        self.existing = existing
+
 
 __all__ = ["ConditionFailed", "DynamoTable", "deserialize", "serialize", "to_decimal"]
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import email.policy
 import pathlib
+import secrets
+import time
 from collections.abc import Sequence
 from email.message import EmailMessage
 from typing import Any
-
-from services.clock import new_ulid
 
 
 class SesMailer:
@@ -49,6 +49,7 @@ class SesMailer:
         message["X-SES-Message-Id"] = message_id
         message.set_content(text)
         message.add_alternative(html, subtype="html")
-        path = self.outbox / f"{new_ulid()}.eml"
+        # time-ordered, unique names: nanoseconds then randomness
+        path = self.outbox / f"{time.time_ns():020d}-{secrets.token_hex(4)}.eml"
         path.write_bytes(bytes(message))
         return path

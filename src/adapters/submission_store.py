@@ -1,17 +1,33 @@
-"""The submissions table: immutable submission items, streamed to the scoring function."""
+"""The submissions table: immutable submission items, streamed to the scoring function.
+
+``T#{trial}#P#{participant}`` / ``S#{instrument}#{timepoint}#{seq:03d}``; the index
+``by_trial`` (trial_id, trial_received) lists a trial's submissions in arrival order.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from adapters import keys
 from adapters.dynamodb import ConditionFailed, DynamoTable
-from services.records import SubmissionRecord
+from domain.errors import DuplicateSubmission
+from domain.submissions import SubmissionRecord
+from domain.trial import Slot
 
-BY_TRIAL_INDEX = "by_trial"
+__all__ = ["SubmissionTable", "submission_from_item", "submission_from_stream_image"]
 
-__all__ = ["BY_TRIAL_INDEX", "ConditionFailed", "SubmissionStore", "submission_from_item"]
+ENTITY = "submission"
+
+
+def _plain(value: Any) -> Any:
+    """Powertools' stream images carry Decimals; stored submissions hold ints and strings."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 def submission_from_item(item: Mapping[str, Any]) -> SubmissionRecord:
@@ -32,50 +48,114 @@ def submission_from_item(item: Mapping[str, Any]) -> SubmissionRecord:
         responses=responses,
         notes={k: v for k, v in notes.items() if v is not None} if notes else None,
         supersedes=item.get("supersedes"),
+        key_id=str(item.get("key_id", "unknown")),
+        role=str(item.get("role", "unknown")),
+        body_hash=str(item.get("body_hash", "")),
+        idempotency=item.get("idempotency"),
     )
 
 
-class SubmissionStore:
+def submission_from_stream_image(image: Mapping[str, Any] | None) -> SubmissionRecord | None:
+    """The submission of a stream record's NEW_IMAGE (as Powertools deserialises it), or
+    None for an image that is not a submission."""
+    if not image or image.get("entity") != ENTITY:
+        return None
+    return submission_from_item(_plain(dict(image)))
+
+
+def _item(record: SubmissionRecord) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        **_key(record),
+        "entity": ENTITY,
+        "submission_id": record.submission_id,
+        "trial_id": record.trial_id,
+        "participant_id": record.participant_id,
+        "instrument": record.instrument,
+        "instrument_version": record.instrument_version,
+        "timepoint": record.timepoint,
+        "completed_at": record.completed_at,
+        "received_at": record.received_at,
+        "responses": {str(k): v for k, v in record.responses.items()},
+        "seq": record.seq,
+        "body_hash": record.body_hash,
+        "key_id": record.key_id,
+        "role": record.role,
+        "trial_received": keys.trial_received(
+            received_at=record.received_at, submission_id=record.submission_id
+        ),
+    }
+    if record.notes:
+        item["notes"] = dict(record.notes)
+    if record.supersedes:
+        item["supersedes"] = record.supersedes
+    if record.idempotency:
+        item["idempotency"] = record.idempotency
+    return item
+
+
+def _key(record: SubmissionRecord) -> dict[str, str]:
+    return keys.submission(
+        trial_id=record.trial_id,
+        participant_id=record.participant_id,
+        slot=record.slot,
+        seq=record.seq,
+    )
+
+
+class SubmissionTable:
     def __init__(self, table: DynamoTable) -> None:
         self.table = table
 
-    def put_new(self, item: Mapping[str, Any]) -> None:
-        """Store a submission once: raises ConditionFailed carrying the existing item."""
-        self.table.put(item, condition="attribute_not_exists(pk)", return_existing=True)
-
-    def get(self, key: Mapping[str, str]) -> dict[str, Any] | None:
-        return self.table.get(key)
+    def put_new(self, record: SubmissionRecord) -> None:
+        """Store a submission once; `DuplicateSubmission` carrying the one found otherwise."""
+        try:
+            self.table.put(
+                _item(record), condition="attribute_not_exists(pk)", return_existing=True
+            )
+        except ConditionFailed as exc:
+            if not exc.existing:
+                raise
+            raise DuplicateSubmission(submission_from_item(exc.existing)) from None
 
     def slot_head(
-        self, trial_id: str, participant_id: str, instrument: str, timepoint: str
-    ) -> dict[str, Any] | None:
-        """The newest submission of a participant/instrument/timepoint slot."""
+        self, *, trial_id: str, participant_id: str, slot: Slot
+    ) -> SubmissionRecord | None:
+        """The newest submission of a participant's slot (consistent)."""
         items, _ = self.table.query_page(
-            pk=keys.submission_pk(trial_id, participant_id),
-            prefix=keys.slot_prefix(instrument, timepoint),
+            pk=keys.submission_pk(trial_id=trial_id, participant_id=participant_id),
+            prefix=keys.slot_prefix(slot),
             forward=False,
             limit=1,
             consistent=True,
         )
-        return items[0] if items else None
+        return submission_from_item(items[0]) if items else None
 
-    def list_for_participant(self, trial_id: str, participant_id: str) -> list[dict[str, Any]]:
-        return self.table.query_all(
-            pk=keys.submission_pk(trial_id, participant_id), prefix="S#", consistent=True
+    def in_slot(self, *, trial_id: str, participant_id: str, slot: Slot) -> list[SubmissionRecord]:
+        """Every submission of a participant's slot, oldest first (consistent)."""
+        items = self.table.query_all(
+            pk=keys.submission_pk(trial_id=trial_id, participant_id=participant_id),
+            prefix=keys.slot_prefix(slot),
+            consistent=True,
         )
+        return [submission_from_item(i) for i in items]
 
-    def list_in_slot(self, *, pk: str, slot_prefix: str) -> list[dict[str, Any]]:
-        """Every submission of one participant/instrument/timepoint slot, oldest first."""
-        return self.table.query_all(pk=pk, prefix=slot_prefix, consistent=True)
+    def list_for_participant(self, trial_id: str, participant_id: str) -> list[SubmissionRecord]:
+        items = self.table.query_all(
+            pk=keys.submission_pk(trial_id=trial_id, participant_id=participant_id),
+            prefix=keys.SUBMISSION_PREFIX,
+            consistent=True,
+        )
+        return [submission_from_item(i) for i in items]
 
     def list_for_trial(self, trial_id: str) -> list[SubmissionRecord]:
+        """A trial's submissions in arrival order (the by_trial index)."""
         items = self.table.query_all(
             pk=trial_id,
-            index=BY_TRIAL_INDEX,
+            index=keys.BY_TRIAL_INDEX,
             pk_name="trial_id",
             sk_name="trial_received",
         )
         return [submission_from_item(i) for i in items]
 
-    def delete(self, key: Mapping[str, str]) -> None:
-        self.table.delete(key)
+    def delete(self, record: SubmissionRecord) -> None:
+        self.table.delete(_key(record))

@@ -6,7 +6,14 @@ The exception tree::
      └── DomainError                   base of everything the domain refuses
           ├── UnknownInstrument         no instrument with that id        (.instrument_id)
           ├── UnknownInstrumentVersion  the id exists, that version not   (.instrument_id, .version)
-          └── InvalidSubmission         responses or notes refused        (.problems)
+          ├── InvalidSubmission         responses, notes, wording or a FHIR answer refused
+          │                                                                (.problems)
+          ├── AlreadyExists             a record that must be new exists  (.what)
+          ├── DuplicateSubmission       the slot's submission is stored   (.existing)
+          └── BadCursor                 a page cursor this listing never issued
+
+The last three are what the stores (adapters) report: a conditional write that found the item,
+a client's cursor that is not a key of the listing. They never carry table items, only records.
 
 `InvalidSubmission` always carries every `Problem` found, never only the first, so a
 client can fix a submission in one round trip.
@@ -19,9 +26,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from domain.submissions import SubmissionRecord
 
 __all__ = [
+    "AlreadyExists",
+    "BadCursor",
     "DomainError",
+    "DuplicateSubmission",
     "InvalidSubmission",
     "Problem",
     "UnknownInstrument",
@@ -79,3 +93,23 @@ class InvalidSubmission(DomainError):
             raise ValueError("InvalidSubmission needs at least one problem")
         summary = "; ".join(f"{'.'.join(map(str, p.loc))}: {p.msg}" for p in self.problems)
         super().__init__(f"invalid submission ({len(self.problems)} problem(s)): {summary}")
+
+
+class AlreadyExists(DomainError):
+    """A record that must be new exists already (an enrolled participant, a key hash)."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        super().__init__(f"{what} exists already")
+
+
+class DuplicateSubmission(DomainError):
+    """The submission's slot (and correction number) holds a stored submission: `existing`."""
+
+    def __init__(self, existing: SubmissionRecord) -> None:
+        self.existing = existing
+        super().__init__(f"slot already holds submission {existing.submission_id}")
+
+
+class BadCursor(DomainError, ValueError):
+    """A page cursor that is malformed, forged, of another listing or outside its range."""

@@ -828,7 +828,9 @@ def parse_questionnaire_response(
             problems += exc.problems
     if problems:
         raise InvalidSubmission(problems)
-    assert instrument is not None and canonical is not None and completed_at is not None
+    assert instrument is not None
+    assert canonical is not None
+    assert completed_at is not None
     return FhirSubmission(
         instrument_id=instrument.id,
         instrument_version=instrument.version,

@@ -79,6 +79,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
+from domain.trial import ParticipantStatus, Slot
+
 __all__ = [
     "DEFAULT_WINDOW_DAYS",
     "FOLLOW_UP",
@@ -99,7 +101,6 @@ __all__ = [
 ]
 
 SlotState = Literal["upcoming", "due", "done", "missed"]
-ParticipantStatus = Literal["active", "withdrawn", "completed"]
 
 #: Every state, in the order a schedule reads: not yet, now, and the two outcomes.
 SLOT_STATES: tuple[SlotState, ...] = ("upcoming", "due", "done", "missed")
@@ -175,8 +176,8 @@ class ScheduledSlot:
 
 
 def slot_key(*, instrument: str, timepoint: str) -> str:
-    """``"instrument#timepoint"``, the key of a participant's done slots."""
-    return f"{instrument}#{timepoint}"
+    """``"instrument#timepoint"``, the key of a participant's done slots (`Slot`'s form)."""
+    return str(Slot(instrument=instrument, timepoint=timepoint))
 
 
 def default_timing(timepoint: str) -> TimepointTiming | None:

@@ -10,7 +10,7 @@ from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 
 from handlers.api_app import create_app
 from handlers.settings import get_settings
-from handlers.wiring import Container, build
+from handlers.wiring import Container, build, build_adapters
 
 # problem+json is text too: without it Mangum would base64-encode error bodies on REST v1
 TEXT_MIME_TYPES = [*DEFAULT_TEXT_MIME_TYPES, "application/problem+json"]
@@ -21,6 +21,7 @@ def make_handler(container: Container) -> Mangum:
     return Mangum(create_app(container), lifespan="off", text_mime_types=TEXT_MIME_TYPES)
 
 
-container = build(get_settings())
+adapters = build_adapters(get_settings())
+container = build(get_settings(), adapters=adapters)
 handler = make_handler(container)
 app = handler.app

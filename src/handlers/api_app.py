@@ -19,9 +19,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from domain.errors import BadCursor, UnknownInstrument, UnknownInstrumentVersion
 from domain.errors import Problem as DomainProblem
-from domain.errors import UnknownInstrument, UnknownInstrumentVersion
 from domain.instruments import CATALOGUE, instrument_to_dict
+from domain.trial import ApiKey, Participant, Role, Trial
 from handlers import schemas
 from handlers.api_errors import (
     BodyLimitMiddleware,
@@ -40,8 +41,6 @@ from services.audit import Actor
 from services.auth import Principal, require
 from services.clock import iso
 from services.errors import NotFound, ServiceError, ValidationFailed
-from services.paging import BadCursor
-from services.records import ApiKey, Participant, Role, Trial
 from services.submit import SubmissionInput
 from services.trials import TrialInput
 

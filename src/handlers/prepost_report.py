@@ -22,7 +22,7 @@ Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 def make_handler(container: Container) -> Handler:
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         trial_id = (event or {}).get("trial_id")
-        trials = [container.trials.get(trial_id)] if trial_id else container.main.list_trials()
+        trials = [container.trials.get(trial_id)] if trial_id else container.trials.list_all()
         published = []
         for trial in trials:
             report = container.reporting.publish(trial)

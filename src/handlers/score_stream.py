@@ -4,5 +4,4 @@ from handlers.settings import get_settings
 from handlers.stream_batch import make_handler
 from handlers.wiring import build
 
-container = build(get_settings())
-handler = make_handler(container.scoring, container.metrics)
+handler = make_handler(build(get_settings()).scoring)

@@ -10,8 +10,21 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib import metadata
 
-SOFTWARE_VERSION = "0.1.0"
+
+def software_version(environ: Mapping[str, str] | None = None) -> str:
+    """The installed package's version (pyproject.toml); in a Lambda package, which carries
+    no package metadata, the template's ``CMT_SOFTWARE_VERSION`` (its SoftwareVersion
+    parameter, kept equal to pyproject's version by a test)."""
+    try:
+        return metadata.version("cmt-collect")
+    except metadata.PackageNotFoundError:
+        env = os.environ if environ is None else environ
+        return env.get("CMT_SOFTWARE_VERSION") or "unknown"
+
+
+SOFTWARE_VERSION = software_version()
 
 
 class ConfigurationError(RuntimeError):

@@ -17,24 +17,28 @@ from aws_lambda_powertools.utilities.batch import (
     EventType,
     process_partial_response,
 )
-from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
+    DynamoDBRecord,
+    DynamoDBRecordEventName,
+)
 
-from adapters.dynamodb import deserialize
 from adapters.emf_metrics import EmfMetrics
-from services.metrics import SCORING_FAILURES, Metrics
+from adapters.submission_store import submission_from_stream_image
+from services.metrics import SCORING_FAILURES
+from services.ports import Metrics
 from services.score_submission import ScoringService
 
 logger = Logger(service="cmt-collect")
 
 
-def process_stream_record(scoring: ScoringService, raw: dict[str, Any]) -> str:
+def process_stream_record(scoring: ScoringService, record: DynamoDBRecord) -> str:
     """Score one stream record; returns what happened (for logs and tests)."""
-    if raw.get("eventName") != "INSERT":
+    if record.event_name is not DynamoDBRecordEventName.INSERT or record.dynamodb is None:
         return "ignored"
-    image = (raw.get("dynamodb") or {}).get("NewImage")
-    if not image or image.get("entity", {}).get("S") != "submission":
+    submission = submission_from_stream_image(record.dynamodb.new_image)
+    if submission is None:
         return "ignored"
-    outcome = scoring.process(deserialize(image))
+    outcome = scoring.process(submission)
     logger.info(
         "submission scored" if outcome.scored else "redelivered record changed nothing",
         extra={"submission_id": outcome.submission_id, "alerts_sent": outcome.alerts_sent},
@@ -51,7 +55,7 @@ def make_handler(
 
     def record_handler(record: DynamoDBRecord) -> str:
         try:
-            return process_stream_record(scoring, record.raw_event)
+            return process_stream_record(scoring, record)
         except Exception as exc:
             # seen before the record is retried or leaves for the on-failure queue: which
             # submission and what kind of error, never its responses or notes

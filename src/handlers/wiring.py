@@ -14,18 +14,26 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from adapters.aggregate_store import AggregateTable
+from adapters.alert_store import AlertTable
+from adapters.audit_store import AuditTable
 from adapters.dynamodb import DynamoTable
 from adapters.emf_metrics import EmfMetrics
-from adapters.main_store import MainStore
+from adapters.idempotency_store import IdempotencyTable
+from adapters.key_store import KeyTable
+from adapters.participant_store import ParticipantTable
 from adapters.s3_reports import ReportBucket
+from adapters.score_store import ScoreTable
 from adapters.ses_mail import SesMailer
-from adapters.submission_store import SubmissionStore
+from adapters.submission_store import SubmissionTable
+from adapters.trial_store import TrialTable
 from handlers.settings import SOFTWARE_VERSION, Settings
 from services.audit import AuditLog
 from services.auth import KeyService
 from services.clock import Clock, utc_now
 from services.erasure import ErasureService
 from services.participants import ParticipantService
+from services.ports import TrialStores
 from services.rate_limit import RateLimiter, RatePolicy
 from services.reads import Reads
 from services.reporting import ReportService
@@ -62,16 +70,56 @@ class LazyClient:
         return getattr(self._client, name)
 
 
-@dataclass
-class Container:
-    settings: Settings
+@dataclass(frozen=True)
+class Adapters:
+    """The real clients and stores of one deployment (or of one moto world)."""
+
     dynamodb: Any
     s3: Any
     ses: Any
-    main: MainStore
-    submissions: SubmissionStore
+    stores: TrialStores
+    keys: KeyTable
+    audit: AuditTable
+    reports: ReportBucket
+    mailer: SesMailer
+    metrics: EmfMetrics
+
+
+def build_adapters(settings: Settings, *, session: boto3.session.Session | None = None) -> Adapters:
+    session = session or boto3.session.Session(region_name=settings.region)
+    dynamodb = session.client("dynamodb", config=CLIENT_CONFIG)
+    s3 = LazyClient(lambda: session.client("s3", config=CLIENT_CONFIG))
+    ses = LazyClient(lambda: session.client("ses", config=CLIENT_CONFIG))
+    main = DynamoTable(dynamodb, settings.main_table)
+    return Adapters(
+        dynamodb=dynamodb,
+        s3=s3,
+        ses=ses,
+        stores=TrialStores(
+            trials=TrialTable(main),
+            participants=ParticipantTable(main),
+            submissions=SubmissionTable(DynamoTable(dynamodb, settings.submissions_table)),
+            scores=ScoreTable(main),
+            aggregates=AggregateTable(main),
+            alerts=AlertTable(main),
+            idempotency=IdempotencyTable(main),
+        ),
+        keys=KeyTable(main),
+        audit=AuditTable(main),
+        reports=ReportBucket(s3, settings.reports_bucket),
+        mailer=SesMailer(ses, settings.mail_sender, settings.outbox_dir),
+        metrics=EmfMetrics(),
+    )
+
+
+@dataclass
+class Container:
+    """The services of one function instance (handlers use nothing else)."""
+
+    settings: Settings
     audit: AuditLog
     keys: KeyService
+    key_limits: RateLimiter
     trials: TrialService
     participants: ParticipantService
     submit: SubmissionService
@@ -80,53 +128,58 @@ class Container:
     scoring: ScoringService
     erasure: ErasureService
     weekly: WeeklySummaryService
-    metrics: EmfMetrics
-    key_limits: RateLimiter
 
 
 def build(
-    settings: Settings, *, clock: Clock = utc_now, session: boto3.session.Session | None = None
+    settings: Settings,
+    *,
+    clock: Clock = utc_now,
+    session: boto3.session.Session | None = None,
+    adapters: Adapters | None = None,
 ) -> Container:
-    session = session or boto3.session.Session(region_name=settings.region)
-    dynamodb = session.client("dynamodb", config=CLIENT_CONFIG)
-    s3 = LazyClient(lambda: session.client("s3", config=CLIENT_CONFIG))
-    ses = LazyClient(lambda: session.client("ses", config=CLIENT_CONFIG))
-    main = MainStore(DynamoTable(dynamodb, settings.main_table))
-    submissions = SubmissionStore(DynamoTable(dynamodb, settings.submissions_table))
-    audit = AuditLog(main, clock)
-    mailer = SesMailer(ses, settings.mail_sender, settings.outbox_dir)
-    metrics = EmfMetrics()
+    a = adapters or build_adapters(settings, session=session)
+    stores = a.stores
+    audit = AuditLog(a.audit, clock)
     reporting = ReportService(
-        main, ReportBucket(s3, settings.reports_bucket), audit, clock, SOFTWARE_VERSION
+        trials=stores.trials,
+        participants=stores.participants,
+        scores=stores.scores,
+        bucket=a.reports,
+        audit=audit,
+        clock=clock,
+        software_version=SOFTWARE_VERSION,
     )
     return Container(
         settings=settings,
-        dynamodb=dynamodb,
-        s3=s3,
-        ses=ses,
-        main=main,
-        submissions=submissions,
         audit=audit,
-        keys=KeyService(main, clock, settings.key_cache_seconds),
-        trials=TrialService(main, clock, settings.trial_cache_seconds),
-        participants=ParticipantService(main, clock),
-        submit=SubmissionService(submissions, main, clock),
-        reads=Reads(main, submissions, clock),
-        reporting=reporting,
-        scoring=ScoringService(
-            main,
-            submissions,
-            mailer,
-            audit,
-            clock,
-            metrics,
-            settings.trial_cache_seconds,
-            AlertCaps(per_trial_hour=settings.alert_emails_per_trial_hour),
-        ),
-        erasure=ErasureService(main, submissions, audit, reporting),
-        weekly=WeeklySummaryService(main, reporting, mailer, clock),
-        metrics=metrics,
+        keys=KeyService(a.keys, clock, settings.key_cache_seconds),
         key_limits=RateLimiter(
             RatePolicy(settings.key_requests_per_second, settings.key_request_burst)
+        ),
+        trials=TrialService(stores.trials, clock, settings.trial_cache_seconds),
+        participants=ParticipantService(stores.participants, clock),
+        submit=SubmissionService(
+            stores.submissions, stores.participants, stores.idempotency, clock
+        ),
+        reads=Reads(stores, clock),
+        reporting=reporting,
+        scoring=ScoringService(
+            stores,
+            mailer=a.mailer,
+            audit=audit,
+            clock=clock,
+            metrics=a.metrics,
+            trial_cache_seconds=settings.trial_cache_seconds,
+            caps=AlertCaps(per_trial_hour=settings.alert_emails_per_trial_hour),
+        ),
+        erasure=ErasureService(stores, audit=audit, reports=reporting),
+        weekly=WeeklySummaryService(
+            trials=stores.trials,
+            participants=stores.participants,
+            alerts=stores.alerts,
+            audit=audit,
+            reports=reporting,
+            mailer=a.mailer,
+            clock=clock,
         ),
     )

@@ -16,6 +16,7 @@ import random
 import socket
 import sys
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -45,6 +46,27 @@ def _responses(instrument_id: str, severity: float, rng: random.Random) -> dict[
             raw = low + (high - low) * min(1.0, max(0.0, rng.gauss(level, 0.15)))
             values[str(item)] = round(raw)
     return values
+
+
+class PoliteTransport(httpx.BaseTransport):
+    """A client as a front end should be: on 429 it waits `Retry-After` and tries again."""
+
+    def __init__(self, inner: httpx.BaseTransport, *, attempts: int = 10) -> None:
+        self.inner = inner
+        self.attempts = attempts
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        for _ in range(self.attempts - 1):
+            response = self.inner.handle_request(request)
+            if response.status_code != 429:
+                return response
+            response.read()
+            response.close()
+            time.sleep(float(response.headers.get("Retry-After", "1")))
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 def seed(client: httpx.Client, admin_key: str, rng: random.Random) -> dict[str, Any]:
@@ -149,6 +171,9 @@ def run_demo(state_dir: pathlib.Path, *, port: int = 8000, serve: bool = True) -
     import uvicorn
 
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # keep the demo's output readable
+    # the seeding posts a whole trial in seconds from one key: let its own stack take it
+    os.environ.setdefault("CMT_KEY_REQUESTS_PER_SECOND", "500")
+    os.environ.setdefault("CMT_KEY_REQUEST_BURST", "1000")
 
     from handlers.api_app import create_app
     from handlers.settings import get_settings
@@ -173,7 +198,9 @@ def run_demo(state_dir: pathlib.Path, *, port: int = 8000, serve: bool = True) -
     thread.start()
     base = f"http://127.0.0.1:{stack.api_port}"
     try:
-        with httpx.Client(base_url=base, timeout=30) as client:
+        with httpx.Client(
+            base_url=base, timeout=30, transport=PoliteTransport(httpx.HTTPTransport())
+        ) as client:
             _wait_until_healthy(client, thread)
             seeded = seed(client, admin_key, random.Random(20061))
             print(f"seeded {seeded['posted']} submissions for 9 participants", flush=True)

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from local.pump import StreamPump
-from local.template import LocalNames, create_local_resources
+from local.template import LocalNames
 
 REGION = "eu-west-2"
 DEFAULT_SENDER = "cmt-collect@localhost.localdomain"
@@ -100,18 +100,14 @@ class LocalStack:
     def clients(self) -> dict[str, Any]:
         import boto3
 
-        session = boto3.session.Session(region_name=REGION)
-        return {
-            name: session.client(name)
-            for name in ("dynamodb", "dynamodbstreams", "s3", "sqs", "ses")
-        }
+        from local.world import aws_clients
+
+        return aws_clients(boto3.session.Session(region_name=REGION))
 
     def create_resources(self) -> None:
-        c = self.clients()
-        create_local_resources(
-            dynamodb_client=c["dynamodb"], s3_client=c["s3"], sqs_client=c["sqs"], names=self.names
-        )
-        c["ses"].verify_email_identity(EmailAddress=self.sender)
+        from local.world import create_resources
+
+        create_resources(self.clients(), names=self.names, sender=self.sender)
 
     def dead_letter_queue_url(self) -> str:
         return str(
@@ -184,7 +180,7 @@ class LocalStack:
         thread.start()
         self._threads.append(thread)
 
-    def write_state(self, admin_key_id: str | None = None) -> pathlib.Path:
+    def write_state(self) -> pathlib.Path:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         path = self.state_dir / STATE_FILE
         path.write_text("".join(f"{k}={v}\n" for k, v in sorted(self.env.items())))

@@ -4,22 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
 
+from domain.trial import AuditEvent
 from services.clock import Clock, iso, new_ulid
-from services.paging import decode_cursor, encode_cursor
-from services.records import AuditEvent
+from services.ports import AuditStore
 
 
-class AuditStore(Protocol):
-    def append_audit(self, event: AuditEvent) -> None: ...
-
-    def audit_page(
-        self, trial_id: str, *, start: str, end: str, limit: int, after: Mapping[str, Any] | None
-    ) -> tuple[list[AuditEvent], dict[str, Any] | None]: ...
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Actor:
     key_id: str
     role: str
@@ -55,13 +46,15 @@ class AuditLog:
     def page(
         self, trial_id: str, *, start: str, end: str, limit: int, cursor: str | None
     ) -> tuple[list[AuditEvent], str | None]:
-        """One page of the trial's audit events in [start, end]; BadCursor for a bad cursor."""
-        after = (
-            decode_cursor(cursor, pk=f"AUDIT#{trial_id}", sk_range=(start, end + "\uffff"))
-            if cursor
-            else None
-        )
-        events, last = self.store.audit_page(
-            trial_id, start=start, end=end, limit=limit, after=after
-        )
-        return events, encode_cursor(last) if last else None
+        """One page of the trial's events in [start, end]; BadCursor for a bad cursor."""
+        return self.store.audit_page(trial_id, start=start, end=end, limit=limit, cursor=cursor)
+
+    def events(self, trial_id: str, *, start: str, end: str) -> list[AuditEvent]:
+        """Every event of the trial in [start, end], page after page."""
+        events: list[AuditEvent] = []
+        cursor: str | None = None
+        while True:
+            page, cursor = self.page(trial_id, start=start, end=end, limit=500, cursor=cursor)
+            events.extend(page)
+            if cursor is None:
+                return events

@@ -8,33 +8,18 @@ import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Protocol
 
 from domain.errors import Problem
+from domain.trial import ALL_TRIALS, ApiKey, Role
 from services.clock import Clock, iso
 from services.errors import Forbidden, NotAuthenticated, NotFound, ValidationFailed
-from services.records import ApiKey, Role
+from services.ports import KeyStore
 
 KEY_PREFIX = "cmt_"
-ALL_TRIALS = "*"
 
 
 #: The longest a warm function may keep accepting a revoked key (API.md: within 5 seconds).
 MAX_KEY_CACHE_SECONDS = 5.0
-
-
-class KeyStore(Protocol):
-    def put_api_key(self, key_hash: str, key: ApiKey) -> None: ...
-
-    def get_api_key(self, key_hash: str) -> ApiKey | None: ...
-
-    def touch_api_key(self, key_hash: str, *, day: str) -> None: ...
-
-    def list_api_keys(
-        self, trial_id: str, *, limit: int, cursor: str | None
-    ) -> tuple[list[ApiKey], str | None]: ...
-
-    def revoke_api_key(self, trial_id: str, key_id: str, *, at: str) -> ApiKey | None: ...
 
 
 def hash_key(api_key: str) -> str:

@@ -52,14 +52,3 @@ class ValidationFailed(ServiceError):
     def __init__(self, problems: Sequence[Problem], detail: str | None = None) -> None:
         self.problems = tuple(problems)
         super().__init__(detail or f"{len(self.problems)} invalid field(s)")
-
-
-class ConditionFailed(Exception):
-    """A store's conditional write found the item in another state (not an HTTP error).
-
-    Raised by the adapters; `existing` carries the item found, when the store asked for it.
-    """
-
-    def __init__(self, existing: dict[str, object] | None) -> None:
-        super().__init__("condition failed")
-        self.existing = existing

@@ -40,15 +40,8 @@ from typing import Any
 
 from domain.errors import DomainError
 from domain.instruments import CATALOGUE, Instrument
-from services.records import (
-    Participant,
-    Protocol,
-    ScoreRecord,
-    SubmissionRecord,
-    default_protocol,
-    natural_key,
-    newest_counting,
-)
+from domain.submissions import ScoreRecord, SubmissionRecord, newest_counting
+from domain.trial import Participant, StudyProtocol, default_protocol, natural_key
 
 __all__ = [
     "LAYOUTS",
@@ -214,7 +207,7 @@ def export_long(
     participants: Sequence[Participant],
     scores: Sequence[ScoreRecord],
     submissions: Sequence[SubmissionRecord],
-    protocol: Protocol | None = None,
+    protocol: StudyProtocol | None = None,
 ) -> str:
     """One row per scored submission × subscale, superseded submissions included.
 
@@ -294,7 +287,7 @@ def _notes(record: ScoreRecord, submission: SubmissionRecord | None) -> Mapping[
     return {k: v for k, v in submission.notes.items() if k in instrument.free_text}
 
 
-def _long_order(record: ScoreRecord, protocol: Protocol) -> tuple[Any, ...]:
+def _long_order(record: ScoreRecord, protocol: StudyProtocol) -> tuple[Any, ...]:
     ids = CATALOGUE.ids()
     instrument_rank = ids.index(record.instrument) if record.instrument in ids else len(ids)
     timepoints = protocol.timepoints
@@ -360,7 +353,7 @@ def _unique(name: str, taken: set[str]) -> str:
     return candidate
 
 
-def _wide_layout(protocol: Protocol) -> list[tuple[str, Instrument, str, str]]:
+def _wide_layout(protocol: StudyProtocol) -> list[tuple[str, Instrument, str, str]]:
     """(column name, instrument, subscale id, timepoint) of every wide score column."""
     taken = {"participant_id", "status"}
     columns: list[tuple[str, Instrument, str, str]] = []
@@ -373,14 +366,14 @@ def _wide_layout(protocol: Protocol) -> list[tuple[str, Instrument, str, str]]:
     return columns
 
 
-def wide_columns(protocol: Protocol) -> list[str]:
+def wide_columns(protocol: StudyProtocol) -> list[str]:
     """The header of the wide layout for this protocol."""
     return ["participant_id", "status", *(name for name, _, _, _ in _wide_layout(protocol))]
 
 
 def export_wide(
     *,
-    protocol: Protocol,
+    protocol: StudyProtocol,
     participants: Sequence[Participant],
     scores: Sequence[ScoreRecord],
 ) -> str:
@@ -413,7 +406,7 @@ def export_wide(
 # -- codebook --------------------------------------------------------------------------------
 
 
-def codebook(*, protocol: Protocol, layout: str) -> list[dict[str, Any]]:
+def codebook(*, protocol: StudyProtocol, layout: str) -> list[dict[str, Any]]:
     """Every column of `layout` ("long" or "wide"), in header order.
 
     Each entry: ``name``, ``label``, ``type`` (string, integer, number, datetime, boolean),
@@ -491,7 +484,7 @@ def _long_codebook() -> list[dict[str, Any]]:
     return entries
 
 
-def _wide_codebook(protocol: Protocol) -> list[dict[str, Any]]:
+def _wide_codebook(protocol: StudyProtocol) -> list[dict[str, Any]]:
     entries = [
         _entry("participant_id", "Pseudonymous participant code", "string", "never blank"),
         _entry(

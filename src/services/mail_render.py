@@ -42,8 +42,8 @@ import jinja2
 
 from domain.errors import DomainError
 from domain.instruments import CATALOGUE, Improvement
+from domain.trial import natural_key
 from services.figures import primary_p
-from services.records import natural_key
 
 __all__ = [
     "AlertLine",

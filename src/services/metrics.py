@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Protocol
-
 #: A safety alert that could not be e-mailed (no recipient, or the mail service refused it).
 SAFETY_ALERTS_UNDELIVERED = "SafetyAlertsUndelivered"
 #: A safety alert held back by the per-trial hourly e-mail cap (logged, not e-mailed).
 SAFETY_ALERTS_CAPPED = "SafetyAlertsCapped"
 #: A stream record whose scoring raised (retried, then sent to the on-failure queue).
 SCORING_FAILURES = "ScoringFailures"
-
-
-class Metrics(Protocol):
-    def count(self, name: str, value: int = 1) -> None: ...

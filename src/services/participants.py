@@ -3,42 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol as TypingProtocol
 
+from domain.errors import AlreadyExists
+from domain.trial import Participant, ParticipantStatus, Trial
 from services.clock import Clock, iso
-from services.errors import ConditionFailed, Conflict, NotFound
-from services.records import Participant, ParticipantStatus, Trial
+from services.errors import Conflict, NotFound
+from services.ports import ParticipantStore
 
 
-class ParticipantStore(TypingProtocol):
-    def enrol(self, participant: Participant) -> None: ...
-
-    def get_participant(self, trial_id: str, participant_id: str) -> Participant | None: ...
-
-    def set_participant_status(
-        self, trial_id: str, participant_id: str, *, status: str, reason: str | None, at: str
-    ) -> Participant: ...
-
-    def list_participants(self, trial_id: str) -> list[Participant]: ...
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Progress:
     participant: Participant
     done: tuple[str, ...]
     missing: tuple[str, ...]
 
 
-def scheduled_slots(trial: Trial) -> list[str]:
-    order = {tp: n for n, tp in enumerate(trial.protocol.timepoints)}
-    slots = [
-        f"{instrument}#{tp}" for instrument, tps in trial.protocol.schedule.items() for tp in tps
-    ]
-    return sorted(slots, key=lambda s: (order.get(s.split("#")[1], 999), s))
-
-
 def progress(trial: Trial, participant: Participant) -> Progress:
-    slots = scheduled_slots(trial)
+    slots = [str(slot) for slot in trial.protocol.slots()]
     return Progress(
         participant=participant,
         done=tuple(s for s in slots if s in participant.done),
@@ -62,24 +43,28 @@ class ParticipantService:
         )
         try:
             self.store.enrol(participant)
-        except ConditionFailed:
+        except AlreadyExists:
             raise Conflict(
                 f"participant {participant_id} is already enrolled in {trial.trial_id}",
                 code="already-enrolled",
             ) from None
         return participant
 
+    def get(self, trial: Trial, participant_id: str) -> Participant:
+        participant = self.store.get_participant(trial.trial_id, participant_id)
+        if participant is None:
+            raise NotFound(f"participant {participant_id} is not enrolled in {trial.trial_id}")
+        return participant
+
     def set_status(
         self, trial: Trial, participant_id: str, *, status: ParticipantStatus, reason: str | None
     ) -> Participant:
-        try:
-            return self.store.set_participant_status(
-                trial.trial_id, participant_id, status=status, reason=reason, at=iso(self.clock())
-            )
-        except ConditionFailed:
-            raise NotFound(
-                f"participant {participant_id} is not enrolled in {trial.trial_id}"
-            ) from None
+        changed = self.store.set_participant_status(
+            trial.trial_id, participant_id, status=status, reason=reason, at=iso(self.clock())
+        )
+        if changed is None:
+            raise NotFound(f"participant {participant_id} is not enrolled in {trial.trial_id}")
+        return changed
 
     def list(self, trial: Trial) -> list[Progress]:
         participants = sorted(

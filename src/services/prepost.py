@@ -65,14 +65,9 @@ from domain.statistics import (
     reliable_change_counts,
     reliable_change_index,
 )
+from domain.submissions import ScoreRecord, newest_counting
+from domain.trial import Participant, StudyProtocol, natural_key
 from services.export_csv import csv_text
-from services.records import (
-    Participant,
-    Protocol,
-    ScoreRecord,
-    natural_key,
-    newest_counting,
-)
 
 __all__ = [
     "METHOD",
@@ -162,7 +157,7 @@ class Pairing:
 
 def paired_values(
     *,
-    protocol: Protocol,
+    protocol: StudyProtocol,
     participants: Sequence[Participant],
     scores: Sequence[ScoreRecord],
     instrument: str,
@@ -198,7 +193,7 @@ def paired_values(
 
 def pairs_by_subscale(
     *,
-    protocol: Protocol,
+    protocol: StudyProtocol,
     participants: Sequence[Participant],
     scores: Sequence[ScoreRecord],
     instrument: Instrument,
@@ -225,7 +220,7 @@ def pairs_by_subscale(
 def build_report(
     *,
     trial_id: str,
-    protocol: Protocol,
+    protocol: StudyProtocol,
     participants: Sequence[Participant],
     scores: Sequence[ScoreRecord],
     generated_at: str,
@@ -252,7 +247,7 @@ def build_report(
 
     Examples
     --------
-    >>> from services.records import default_protocol
+    >>> from domain.trial import default_protocol
     >>> report = build_report(trial_id="t-1", protocol=default_protocol(), participants=[],
     ...                       scores=[], generated_at="2026-11-26T02:00:00Z",
     ...                       software_version="0.1.0")
@@ -308,7 +303,7 @@ def build_report(
 def _completers(
     participants: Sequence[Participant],
     counting: _Counting,
-    protocol: Protocol,
+    protocol: StudyProtocol,
     instruments: Sequence[Instrument],
 ) -> int:
     pre, post = protocol.comparison.pre, protocol.comparison.post
@@ -331,7 +326,7 @@ def _completers(
 
 
 def compared_instruments(
-    protocol: Protocol, *, catalogue: Catalogue = CATALOGUE
+    protocol: StudyProtocol, *, catalogue: Catalogue = CATALOGUE
 ) -> tuple[Instrument, ...]:
     """Catalogue instruments the protocol schedules at both comparison timepoints."""
     wanted = {protocol.comparison.pre, protocol.comparison.post}
@@ -415,7 +410,7 @@ def _ordered(participants: Iterable[Participant]) -> list[Participant]:
 
 def _pairing(
     *,
-    protocol: Protocol,
+    protocol: StudyProtocol,
     participants: Sequence[Participant],
     counting: _Counting,
     instrument: str,
@@ -458,7 +453,8 @@ def _pairing(
             problems = [p for p in (pre_problem, post_problem) if p]
             excluded.append(Exclusion(pid, "; ".join(problems)))
             continue
-        assert pre_record is not None and post_record is not None  # pre and post are scores
+        assert pre_record is not None
+        assert post_record is not None
         pairs.append(Pair(participant_id=pid, pre=pre, post=post))
         if pre_record.subscales[subscale].prorated or post_record.subscales[subscale].prorated:
             prorated.append(pid)

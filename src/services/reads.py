@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timedelta
 from typing import Any
 
-from adapters.main_store import MainStore
-from adapters.submission_store import SubmissionStore
+from domain.aggregates import Moments
 from domain.instruments import CATALOGUE
+from domain.submissions import ScoreRecord, newest_counting
+from domain.trial import Participant, Trial
 from services import export_csv
 from services.clock import Clock, iso
 from services.errors import NotFound
-from services.records import Participant, ScoreRecord, Trial, newest_counting
+from services.ports import TrialStores
 
 
 def _parse(moment: str) -> datetime:
     return datetime.fromisoformat(moment.replace("Z", "+00:00"))
 
 
-def score_to_dict(record: ScoreRecord, counts: bool) -> dict[str, Any]:
+def score_to_dict(record: ScoreRecord, *, counts: bool) -> dict[str, Any]:
     return {
         "submission_id": record.submission_id,
         "instrument": record.instrument,
@@ -58,15 +58,14 @@ def diary_weeks_due(trial: Trial, participant: Participant, now: datetime) -> in
 
 
 class Reads:
-    def __init__(self, main: MainStore, submissions: SubmissionStore, clock: Clock) -> None:
-        self.main = main
-        self.submissions = submissions
+    def __init__(self, stores: TrialStores, clock: Clock) -> None:
+        self.stores = stores
         self.clock = clock
 
     def participant_scores(self, trial: Trial, participant_id: str) -> dict[str, Any]:
-        if self.main.get_participant(trial.trial_id, participant_id) is None:
+        if self.stores.participants.get_participant(trial.trial_id, participant_id) is None:
             raise NotFound(f"participant {participant_id} is not enrolled in {trial.trial_id}")
-        records = self.main.list_scores(trial.trial_id, participant_id)
+        records = self.stores.scores.list_scores(trial.trial_id, participant_id)
         counting = {r.submission_id for r in newest_counting(records).values()}
         order = {tp: n for n, tp in enumerate(trial.protocol.timepoints)}
         by_timepoint: dict[str, list[dict[str, Any]]] = {}
@@ -74,7 +73,7 @@ class Reads:
             records, key=lambda r: (order.get(r.timepoint, 999), r.instrument, r.seq)
         ):
             by_timepoint.setdefault(record.timepoint, []).append(
-                score_to_dict(record, record.submission_id in counting)
+                score_to_dict(record, counts=record.submission_id in counting)
             )
         return {
             "trial_id": trial.trial_id,
@@ -87,7 +86,8 @@ class Reads:
     def summary(self, trial: Trial) -> dict[str, Any]:
         now = self.clock()
         participants = sorted(
-            self.main.list_participants(trial.trial_id), key=lambda p: p.participant_id
+            self.stores.participants.list_participants(trial.trial_id),
+            key=lambda p: p.participant_id,
         )
         enrolment = {"active": 0, "withdrawn": 0, "completed": 0}
         for p in participants:
@@ -95,35 +95,31 @@ class Reads:
         aggregates = []
         order = {tp: n for n, tp in enumerate(trial.protocol.timepoints)}
         ids = CATALOGUE.ids()
-        rows = []
-        for item in self.main.list_aggregates(trial.trial_id):
-            _, instrument, timepoint = item["sk"].split("#", 2)
-            rows.append((instrument, timepoint, item))
-        rows.sort(key=lambda r: (ids.index(r[0]) if r[0] in ids else 99, order.get(r[1], 999)))
-        for instrument, timepoint, item in rows:
-            for subscale in CATALOGUE.get(instrument).subscales:
-                n = int(item.get(f"n_{subscale.id}", 0))
-                total = float(item.get(f"sum_{subscale.id}", 0))
-                sumsq = float(item.get(f"sumsq_{subscale.id}", 0))
-                mean = total / n if n else None
-                sd = math.sqrt(max(0.0, (sumsq - total * total / n) / (n - 1))) if n >= 2 else None
+        stored = self.stores.aggregates.list_aggregates(trial.trial_id)
+        for slot in sorted(
+            stored,
+            key=lambda s: (
+                ids.index(s.instrument) if s.instrument in ids else 99,
+                order.get(s.timepoint, 999),
+            ),
+        ):
+            for subscale in CATALOGUE.get(slot.instrument).subscales:
+                moments = stored[slot].get(subscale.id, Moments())
                 aggregates.append(
                     {
-                        "instrument": instrument,
-                        "timepoint": timepoint,
+                        "instrument": slot.instrument,
+                        "timepoint": slot.timepoint,
                         "subscale": subscale.id,
-                        "n": n,
-                        "mean": mean,
-                        "sd": sd,
+                        "n": moments.n,
+                        "mean": moments.mean,
+                        "sd": moments.sd,
                     }
                 )
-        diary_weeks = set(trial.protocol.schedule.get("diary", ()))
+        diary_slots = {str(s) for s in trial.protocol.slots() if s.instrument == "diary"}
         adherence = []
         for p in participants:
             due = diary_weeks_due(trial, p, now)
-            submitted = sum(
-                1 for slot in p.done if slot.startswith("diary#") and slot[6:] in diary_weeks
-            )
+            submitted = len(p.done & diary_slots)
             adherence.append(
                 {
                     "participant_id": p.participant_id,
@@ -142,13 +138,13 @@ class Reads:
         }
 
     def export_csv(self, trial: Trial, layout: str) -> str:
-        participants = self.main.list_participants(trial.trial_id)
-        scores = self.main.list_scores(trial.trial_id)
+        participants = self.stores.participants.list_participants(trial.trial_id)
+        scores = self.stores.scores.list_scores(trial.trial_id)
         if layout == "wide":
             return export_csv.export_wide(
                 protocol=trial.protocol, participants=participants, scores=scores
             )
-        submissions = self.submissions.list_for_trial(trial.trial_id)
+        submissions = self.stores.submissions.list_for_trial(trial.trial_id)
         return export_csv.export_long(
             participants=participants,
             scores=scores,
@@ -180,6 +176,8 @@ class Reads:
                     # trial_hourly_cap), else null
                     "suppressed": a.suppressed,
                 }
-                for a in sorted(self.main.list_alerts(trial_id), key=lambda a: a.created_at)
+                for a in sorted(
+                    self.stores.alerts.list_alerts(trial_id), key=lambda a: a.created_at
+                )
             ],
         }

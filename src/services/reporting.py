@@ -5,13 +5,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from adapters.main_store import MainStore
-from adapters.s3_reports import ReportBucket
+from domain.trial import Trial
 from services import figures, prepost
 from services.audit import Actor, AuditLog
 from services.clock import Clock, iso
 from services.errors import NotFound
-from services.records import Trial
+from services.ports import ParticipantStore, ReportStore, ScoreStore, TrialStore
 
 SCHEDULE_ACTOR = Actor(key_id="schedule", role="system")
 
@@ -19,13 +18,18 @@ SCHEDULE_ACTOR = Actor(key_id="schedule", role="system")
 class ReportService:
     def __init__(
         self,
-        main: MainStore,
-        bucket: ReportBucket,
+        *,
+        trials: TrialStore,
+        participants: ParticipantStore,
+        scores: ScoreStore,
+        bucket: ReportStore,
         audit: AuditLog,
         clock: Clock,
         software_version: str,
     ) -> None:
-        self.main = main
+        self.trials = trials
+        self.participants = participants
+        self.scores = scores
         self.bucket = bucket
         self.audit = audit
         self.clock = clock
@@ -33,8 +37,8 @@ class ReportService:
 
     def compute(self, trial: Trial) -> tuple[dict[str, Any], dict[str, str]]:
         """The report and one SVG figure per compared instrument (two Queries per trial)."""
-        participants = self.main.list_participants(trial.trial_id)
-        scores = self.main.list_scores(trial.trial_id)
+        participants = self.participants.list_participants(trial.trial_id)
+        scores = self.scores.list_scores(trial.trial_id)
         report = prepost.build_report(
             trial_id=trial.trial_id,
             protocol=trial.protocol,
@@ -114,4 +118,4 @@ class ReportService:
         return report
 
     def publish_all(self) -> list[str]:
-        return [self.publish(trial)["trial_id"] for trial in self.main.list_trials()]
+        return [self.publish(trial)["trial_id"] for trial in self.trials.list_trials()]

@@ -10,36 +10,24 @@ e-mail goes out.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, timedelta
-from typing import Any
-from typing import Protocol as TypingProtocol
 
 from aws_lambda_powertools import Logger
 
-from adapters import keys
-from adapters.main_store import MainStore
-from adapters.submission_store import SubmissionStore, submission_from_item
+from domain.aggregates import AggregateChange, Applied
 from domain.instruments import CATALOGUE
 from domain.scoring import score_responses
+from domain.submissions import ScoreRecord, SubmissionRecord
+from domain.trial import AlertRecord, Trial
 from services.audit import Actor, AuditLog
 from services.clock import Clock, iso
 from services.mail_render import render_safety_alert
-from services.metrics import SAFETY_ALERTS_CAPPED, SAFETY_ALERTS_UNDELIVERED, Metrics
-from services.records import (
-    AlertRecord,
-    ScoreRecord,
-    SubmissionRecord,
-    SubscaleValue,
-    Trial,
-)
+from services.metrics import SAFETY_ALERTS_CAPPED, SAFETY_ALERTS_UNDELIVERED
+from services.ports import Mailer, Metrics, TrialStores
 
 logger = Logger(service="cmt-collect", child=True)
-
-
-class Mailer(TypingProtocol):
-    def send(self, *, to: Sequence[str], subject: str, text: str, html: str) -> str: ...
 
 
 class ParticipantErased(Exception):
@@ -50,7 +38,7 @@ class UndeliverableAlert(Exception):
     """A safety alert met its rule but nobody can be e-mailed: fail loudly, retry later."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AlertCaps:
     """At most one e-mail per participant and rule per window, and so many per trial-hour."""
 
@@ -62,11 +50,20 @@ class NotReady(Exception):
     """A correction arrived before the submission it corrects was counted: retry later."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Outcome:
     submission_id: str
     scored: bool  # False when the record was a redelivery and changed nothing
     alerts_sent: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rescored:
+    """What `ScoringService.rescore` did for a trial (failures by submission id)."""
+
+    submissions: int
+    newly_scored: int
+    failed: dict[str, str]
 
 
 def to_score_record(submission: SubmissionRecord, scored_at: str) -> ScoreRecord:
@@ -83,62 +80,44 @@ def to_score_record(submission: SubmissionRecord, scored_at: str) -> ScoreRecord
         completed_at=submission.completed_at,
         received_at=submission.received_at,
         scored_at=scored_at,
-        subscales={
-            s.subscale: SubscaleValue(
-                subscale=s.subscale,
-                score=s.score,
-                prorated=s.prorated,
-                answered=s.answered,
-                missing=s.missing,
-                reason=s.reason,
-                band=s.band,
-            )
-            for s in score_set.subscales
-        },
+        subscales={s.subscale: s for s in score_set.subscales},
         supersedes=submission.supersedes,
     )
-
-
-def slot_of(submission: SubmissionRecord) -> str:
-    return f"{submission.instrument}#{submission.timepoint}"
-
-
-def scored_values(record: ScoreRecord) -> dict[str, float]:
-    return {k: v.score for k, v in record.subscales.items() if v.score is not None}
 
 
 class ScoringService:
     def __init__(
         self,
-        main: MainStore,
-        submissions: SubmissionStore,
+        stores: TrialStores,
+        *,
         mailer: Mailer,
         audit: AuditLog,
         clock: Clock,
         metrics: Metrics,
         trial_cache_seconds: float = 30.0,
         caps: AlertCaps | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.main = main
-        self.submissions = submissions
+        self.stores = stores
         self.mailer = mailer
         self.audit = audit
         self.clock = clock
         self.metrics = metrics
         self.caps = caps or AlertCaps()
         self.trial_cache_seconds = trial_cache_seconds
+        self.monotonic = monotonic
         self._trials: dict[str, tuple[float, Trial | None]] = {}
 
     def _trial(self, trial_id: str) -> Trial | None:
-        now = time.monotonic()
+        now = self.monotonic()
         hit = self._trials.get(trial_id)
         if hit and now - hit[0] < self.trial_cache_seconds:
             return hit[1]
-        trial = self.main.get_trial(trial_id)
+        trial = self.stores.trials.get_trial(trial_id)
         self._trials[trial_id] = (now, trial)
         return trial
 
-    def process(self, item: Mapping[str, Any]) -> Outcome:
+    def process(self, submission: SubmissionRecord) -> Outcome:
         """Score one accepted submission; every step is idempotent (see the module docstring).
 
         Erasure may run at any moment. Its first step removes the participant item, and the
@@ -148,14 +127,13 @@ class ScoringService:
         interleaving, either the erasure's clean-up sees these effects or this check sees the
         erasure, because both are strongly consistent operations on the same items.
         """
-        submission = submission_from_item(item)
-        idempotency = item.get("idempotency")
+        s = self.stores
         # marks the slot submitted (adherence: a stored submission counts even if scoring
         # fails later) and, in the same call, finds out whether the participant still exists
-        if not self.main.mark_done(
-            submission.trial_id, submission.participant_id, slot_of(submission)
+        if not s.participants.mark_done(
+            submission.trial_id, submission.participant_id, submission.slot
         ):
-            return self._take_back(submission, None, idempotency)
+            return self._take_back(submission, None)
         record = to_score_record(submission, iso(self.clock()))
         retract: dict[str, float] = {}
         superseded: ScoreRecord | None = None
@@ -163,43 +141,36 @@ class ScoringService:
             # checked before the correction's score is stored: a stored score of the newest
             # seq counts in reports and exports, so it must not exist while the aggregates
             # cannot take the superseded one back yet
-            superseded = self.main.get_score(
-                submission.trial_id,
-                submission.participant_id,
-                submission.instrument,
-                submission.timepoint,
-                submission.seq - 1,
+            superseded = s.scores.get_score(
+                trial_id=submission.trial_id,
+                participant_id=submission.participant_id,
+                slot=submission.slot,
+                seq=submission.seq - 1,
             )
             if superseded is None or superseded.submission_id != submission.supersedes:
                 if not self._enrolled(submission):
-                    return self._take_back(submission, record, idempotency)
+                    return self._take_back(submission, record)
                 raise NotReady(f"{submission.supersedes} is not scored yet")
-            retract = scored_values(superseded)
-        newly_stored = self.main.put_score(record)
-        counted = self.main.apply_to_aggregate(
+            retract = superseded.values()
+        newly_stored = s.scores.put_score(record)
+        applied = s.aggregates.apply(
             trial_id=submission.trial_id,
-            instrument=submission.instrument,
-            timepoint=submission.timepoint,
+            slot=submission.slot,
             submission_id=submission.submission_id,
-            add=scored_values(record),
-            remove=retract,
+            change=AggregateChange(add=record.values(), remove=retract),
             retract_id=submission.supersedes,
         )
-        if not counted:
-            state = self.main.aggregate_state(
-                submission.trial_id, submission.instrument, submission.timepoint
-            )
-            if submission.submission_id not in set(state.get("applied", ())):
-                if not self._enrolled(submission):
-                    return self._take_back(submission, record, idempotency)
-                raise NotReady(f"{submission.supersedes} is not counted yet")
+        if applied is Applied.NOT_READY:
+            if not self._enrolled(submission):
+                return self._take_back(submission, record)
+            raise NotReady(f"{submission.supersedes} is not counted yet")
         if superseded is not None:
-            self.main.mark_superseded(superseded, by=submission.submission_id)
+            s.scores.mark_superseded(superseded, by=submission.submission_id)
         # after every write above (a consistent read), so an erasure is never missed
         if not self._enrolled(submission):
-            return self._take_back(submission, record, idempotency)
+            return self._take_back(submission, record)
         self.audit.record(
-            Actor(key_id=str(item.get("key_id", "unknown")), role=str(item.get("role", "unknown"))),
+            Actor(key_id=submission.key_id, role=submission.role),
             trial_id=submission.trial_id,
             action="submission.correct" if submission.supersedes else "submission.create",
             targets={
@@ -215,50 +186,65 @@ class ScoringService:
         try:
             sent = self._alerts(submission)
         except ParticipantErased:
-            return self._take_back(submission, record, idempotency)
-        return Outcome(submission.submission_id, scored=newly_stored or counted, alerts_sent=sent)
+            return self._take_back(submission, record)
+        return Outcome(
+            submission_id=submission.submission_id,
+            scored=newly_stored or applied is Applied.APPLIED,
+            alerts_sent=sent,
+        )
+
+    def rescore(self, trial_id: str) -> Rescored:
+        """Score every stored submission of a trial not yet scored (on-failure recovery).
+
+        Idempotent: submissions already scored change nothing. Corrections follow what they
+        correct (slot order), so a whole trial is recovered in one run.
+        """
+        records = sorted(
+            self.stores.submissions.list_for_trial(trial_id),
+            key=lambda r: (r.participant_id, str(r.slot), r.seq),
+        )
+        newly, failed = 0, {}
+        for record in records:
+            try:
+                newly += self.process(record).scored
+            except Exception as exc:  # noqa: BLE001 - every failure is reported, the rest go on
+                failed[record.submission_id] = f"{type(exc).__name__}: {exc}"
+        return Rescored(submissions=len(records), newly_scored=newly, failed=failed)
 
     def _enrolled(self, submission: SubmissionRecord) -> bool:
-        return self.main.get_participant(submission.trial_id, submission.participant_id) is not None
+        found = self.stores.participants.get_participant(
+            submission.trial_id, submission.participant_id
+        )
+        return found is not None
 
-    def _take_back(
-        self, submission: SubmissionRecord, record: ScoreRecord | None, idempotency: object
-    ) -> Outcome:
+    def _take_back(self, submission: SubmissionRecord, record: ScoreRecord | None) -> Outcome:
         """The participant was erased before or while this record was scored: keep nothing.
 
         `record` is the score this delivery computed (None when it stopped before scoring).
         """
+        s = self.stores
         if record is not None:
-            self.main.retract_from_aggregate(
+            s.aggregates.retract(
                 trial_id=submission.trial_id,
-                instrument=submission.instrument,
-                timepoint=submission.timepoint,
+                slot=submission.slot,
                 submission_id=submission.submission_id,
-                remove=scored_values(record),
+                scores=record.values(),
             )
-            self.main.delete_score(record)
-        for alert in self.main.list_alerts(
+            s.scores.delete_score(record)
+        for alert in s.alerts.list_alerts(
             submission.trial_id, submission.participant_id, consistent=True
         ):
-            self.main.delete_alert(alert)
-        self.main.delete_alert_caps(submission.trial_id, submission.participant_id)
+            s.alerts.delete_alert(alert)
+        s.alerts.delete_alert_caps(submission.trial_id, submission.participant_id)
         # a submission accepted while the erasure ran is removed too (with its replay record)
-        self.submissions.delete(
-            keys.submission(
-                submission.trial_id,
-                submission.participant_id,
-                submission.instrument,
-                submission.timepoint,
-                submission.seq,
-            )
-        )
-        if idempotency:
-            self.main.release_idempotency(str(idempotency))
+        s.submissions.delete(submission)
+        if submission.idempotency:
+            s.idempotency.release_idempotency(submission.idempotency)
         logger.info(
             "submission of an erased participant: nothing kept",
             extra={"submission_id": submission.submission_id},
         )
-        return Outcome(submission.submission_id, scored=False, alerts_sent=0)
+        return Outcome(submission_id=submission.submission_id, scored=False, alerts_sent=0)
 
     def _alerts(self, submission: SubmissionRecord) -> int:
         trial = self._trial(submission.trial_id)
@@ -266,10 +252,7 @@ class ScoringService:
             return 0
         sent = 0
         for rule_no, rule in enumerate(trial.alert_rules):
-            if rule.instrument != submission.instrument:
-                continue
-            value = submission.responses.get(rule.item)
-            if value is None or value < rule.at_least:
+            if not rule.met_by(instrument=submission.instrument, responses=submission.responses):
                 continue
             record = AlertRecord(
                 trial_id=trial.trial_id,
@@ -283,15 +266,15 @@ class ScoringService:
                 sent_at=None,
                 recipients=tuple(trial.coordinator_emails),
             )
-            existing = self.main.claim_alert(record)
-            if existing is not None and (existing.get("sent_at") or existing.get("suppressed")):
+            existing = self.stores.alerts.claim_alert(record)
+            if existing is not None and (existing.sent_at or existing.suppressed):
                 continue  # already decided: a redelivered record sends nothing
             if not trial.coordinator_emails:
                 # refused by the trial rules since v1.1; a trial stored before can still get here
                 self._undelivered(record, "NoRecipient")
                 raise UndeliverableAlert(f"trial {trial.trial_id} has no coordinator address")
             now = self.clock()
-            held_back = self.main.claim_alert_email(
+            held_back = self.stores.alerts.claim_alert_email(
                 record,
                 now=iso(now),
                 not_since=iso(now - self.caps.per_participant_rule),
@@ -302,7 +285,7 @@ class ScoringService:
             if not self._enrolled(submission):
                 raise ParticipantErased  # after the adherence check: process takes it back
             if held_back is not None:
-                self.main.mark_alert_suppressed(record, reason=held_back)
+                self.stores.alerts.mark_alert_suppressed(record, reason=held_back)
                 if held_back == "trial_hourly_cap":
                     self.metrics.count(SAFETY_ALERTS_CAPPED)
                 logger.info(
@@ -332,7 +315,7 @@ class ScoringService:
                 # the record fails and is retried (then dead-lettered): the alert is not lost
                 self._undelivered(record, type(exc).__name__)
                 raise
-            self.main.mark_alert_sent(
+            self.stores.alerts.mark_alert_sent(
                 record, sent_at=iso(self.clock()), recipients=trial.coordinator_emails
             )
             sent += 1

@@ -13,55 +13,29 @@ import json
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
-from typing import Protocol as TypingProtocol
 
-from adapters import keys
-from domain.errors import InvalidSubmission, Problem, UnknownInstrument, UnknownInstrumentVersion
+from domain.errors import (
+    DuplicateSubmission,
+    InvalidSubmission,
+    Problem,
+    UnknownInstrument,
+    UnknownInstrumentVersion,
+)
 from domain.instruments import CATALOGUE, Instrument
+from domain.submissions import IdempotencyClaim, SubmissionRecord
+from domain.trial import Slot, Trial
 from domain.validation import validate_notes, validate_responses
 from services.auth import Principal
 from services.clock import Clock, iso, new_ulid
-from services.errors import ConditionFailed, Conflict, ValidationFailed
-from services.records import Participant, Trial
+from services.errors import Conflict, ValidationFailed
+from services.ports import IdempotencyStore, ParticipantStore, SubmissionStore
 
 # a device clock a few minutes ahead of ours is not "the future"
 CLOCK_SKEW = timedelta(minutes=5)
 IDEMPOTENCY_TTL = timedelta(hours=24)
 
 
-class SubmissionWriter(TypingProtocol):
-    def put_new(self, item: Mapping[str, Any]) -> None: ...
-
-    def get(self, key: Mapping[str, str]) -> dict[str, Any] | None: ...
-
-    def slot_head(
-        self, trial_id: str, participant_id: str, instrument: str, timepoint: str
-    ) -> dict[str, Any] | None: ...
-
-    def list_for_participant(self, trial_id: str, participant_id: str) -> list[dict[str, Any]]: ...
-
-    def list_in_slot(self, *, pk: str, slot_prefix: str) -> list[dict[str, Any]]: ...
-
-
-class SubmitSupport(TypingProtocol):
-    def get_participant(self, trial_id: str, participant_id: str) -> Participant | None: ...
-
-    def claim_idempotency(
-        self,
-        scope_hash: str,
-        *,
-        body_hash: str,
-        submission_key: Mapping[str, str],
-        submission_id: str,
-        received_at: str,
-        expires_at: int,
-    ) -> dict[str, Any] | None: ...
-
-    def release_idempotency(self, scope_hash: str) -> None: ...
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SubmissionInput:
     participant_id: str
     instrument: str
@@ -73,7 +47,7 @@ class SubmissionInput:
     supersedes: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Accepted:
     submission_id: str
     received_at: str
@@ -108,9 +82,16 @@ def _body(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
 
 
 class SubmissionService:
-    def __init__(self, submissions: SubmissionWriter, support: SubmitSupport, clock: Clock) -> None:
+    def __init__(
+        self,
+        submissions: SubmissionStore,
+        participants: ParticipantStore,
+        idempotency: IdempotencyStore,
+        clock: Clock,
+    ) -> None:
         self.submissions = submissions
-        self.support = support
+        self.participants = participants
+        self.idempotency = idempotency
         self.clock = clock
 
     def submit(
@@ -139,24 +120,25 @@ class SubmissionService:
         )
         claimed = False
         if scope is not None:
-            provisional_key = keys.submission(
-                trial.trial_id, data.participant_id, instrument.id, data.timepoint, 0
-            )
-            earlier = self.support.claim_idempotency(
-                scope,
-                body_hash=body_hash,
-                submission_key=provisional_key,
-                submission_id=submission_id,
-                received_at=received_at,
-                expires_at=int((now + IDEMPOTENCY_TTL).timestamp()),
+            earlier = self.idempotency.claim_idempotency(
+                IdempotencyClaim(
+                    scope=scope,
+                    body_hash=body_hash,
+                    trial_id=trial.trial_id,
+                    participant_id=data.participant_id,
+                    slot=Slot(instrument=instrument.id, timepoint=data.timepoint),
+                    submission_id=submission_id,
+                    received_at=received_at,
+                    expires_at=int((now + IDEMPOTENCY_TTL).timestamp()),
+                )
             )
             if earlier is not None:
                 replay = self._replay(earlier, body_hash)
                 if replay is not None:
                     return replay
                 # the first attempt claimed the key but never stored: finish it now
-                submission_id = str(earlier["submission_id"])
-                received_at = str(earlier["received_at"])
+                submission_id = earlier.submission_id
+                received_at = earlier.received_at
             claimed = True
         try:
             return self._store(
@@ -173,7 +155,7 @@ class SubmissionService:
             )
         except (ValidationFailed, Conflict):
             if claimed and scope is not None:
-                self.support.release_idempotency(scope)
+                self.idempotency.release_idempotency(scope)
             raise
 
     def problems(
@@ -251,7 +233,7 @@ class SubmissionService:
         return []
 
     def _enrolment_problem(self, trial: Trial, participant_id: str) -> Problem | None:
-        participant = self.support.get_participant(trial.trial_id, participant_id)
+        participant = self.participants.get_participant(trial.trial_id, participant_id)
         # completed participants may still send follow-up questionnaires; withdrawn may not
         if participant is not None and participant.status != "withdrawn":
             return None
@@ -264,10 +246,12 @@ class SubmissionService:
 
     def _in_slot(self, trial: Trial, data: SubmissionInput, instrument: Instrument) -> bool:
         """Whether `supersedes` names a submission of this participant/instrument/timepoint."""
-        prefix = keys.slot_prefix(instrument.id, data.timepoint)
+        slot = Slot(instrument=instrument.id, timepoint=data.timepoint)
         return any(
-            str(item["sk"]).startswith(prefix) and item.get("submission_id") == data.supersedes
-            for item in self.submissions.list_for_participant(trial.trial_id, data.participant_id)
+            record.submission_id == data.supersedes
+            for record in self.submissions.in_slot(
+                trial_id=trial.trial_id, participant_id=data.participant_id, slot=slot
+            )
         )
 
     @staticmethod
@@ -279,36 +263,32 @@ class SubmissionService:
             "nothing_to_supersede",
         )
 
-    def _replay(self, earlier: Mapping[str, Any], body_hash: str) -> Accepted | None:
-        if earlier.get("body_hash") != body_hash:
+    def _replay(self, earlier: IdempotencyClaim, body_hash: str) -> Accepted | None:
+        """The first answer to this Idempotency-Key, or None if its submission was never
+        stored (the first attempt failed between claim and store)."""
+        if earlier.body_hash != body_hash:
             raise Conflict(
                 "this Idempotency-Key was already used with a different request body",
                 code="idempotency-key-reused",
             )
-        stored = self.submissions.get(
-            {"pk": str(earlier["submission_pk"]), "sk": str(earlier["submission_sk"])}
+        # a correction is stored further along its slot, and newer corrections may follow it
+        stored = next(
+            (
+                record
+                for record in self.submissions.in_slot(
+                    trial_id=earlier.trial_id,
+                    participant_id=earlier.participant_id,
+                    slot=earlier.slot,
+                )
+                if record.submission_id == earlier.submission_id
+            ),
+            None,
         )
-        if not stored or stored.get("submission_id") != earlier["submission_id"]:
-            # the claim names the slot's first key; a correction is stored further along it
-            # (and newer corrections may follow it), so look for the claimed id in the slot
-            pk, sk = str(earlier["submission_pk"]), str(earlier["submission_sk"])
-            stored = next(
-                (
-                    item
-                    for item in self.submissions.list_in_slot(
-                        pk=pk, slot_prefix=sk.rsplit("#", 1)[0] + "#"
-                    )
-                    if item.get("submission_id") == earlier["submission_id"]
-                ),
-                None,
-            )
-        if stored:
-            return Accepted(
-                submission_id=str(stored["submission_id"]),
-                received_at=str(stored["received_at"]),
-                replayed=True,
-            )
-        return None
+        if stored is None:
+            return None
+        return Accepted(
+            submission_id=stored.submission_id, received_at=stored.received_at, replayed=True
+        )
 
     def _store(
         self,
@@ -327,62 +307,62 @@ class SubmissionService:
         enrolment = self._enrolment_problem(trial, data.participant_id)
         if enrolment is not None:
             raise ValidationFailed([enrolment])
+        slot = Slot(instrument=instrument.id, timepoint=data.timepoint)
         seq = 0
         if data.supersedes:
             head = self.submissions.slot_head(
-                trial.trial_id, data.participant_id, instrument.id, data.timepoint
+                trial_id=trial.trial_id, participant_id=data.participant_id, slot=slot
             )
             if head is None:
                 raise ValidationFailed([self._nothing_to_supersede(data, instrument)])
-            if head["submission_id"] != data.supersedes:
-                if head.get("idempotency") == scope and head.get("body_hash") == body_hash:
-                    return Accepted(str(head["submission_id"]), str(head["received_at"]), True)
+            if head.submission_id != data.supersedes:
+                if head.idempotency == scope and head.body_hash == body_hash:
+                    return Accepted(
+                        submission_id=head.submission_id,
+                        received_at=head.received_at,
+                        replayed=True,
+                    )
                 # naming no submission of this slot at all is a bad field, not a conflict
                 if not self._in_slot(trial, data, instrument):
                     raise ValidationFailed([self._nothing_to_supersede(data, instrument)])
                 raise Conflict(
                     f"supersedes must name the newest {instrument.id} {data.timepoint} "
-                    f"submission of {data.participant_id}: {head['submission_id']}",
+                    f"submission of {data.participant_id}: {head.submission_id}",
                     code="not-newest",
                 )
-            seq = int(head["seq"]) + 1
-        key = keys.submission(
-            trial.trial_id, data.participant_id, instrument.id, data.timepoint, seq
+            seq = head.seq + 1
+        record = SubmissionRecord(
+            trial_id=trial.trial_id,
+            participant_id=data.participant_id,
+            submission_id=submission_id,
+            instrument=instrument.id,
+            instrument_version=instrument.version,
+            timepoint=data.timepoint,
+            seq=seq,
+            completed_at=iso(data.completed_at),
+            received_at=received_at,
+            responses=responses,
+            notes=notes or None,
+            supersedes=data.supersedes,
+            key_id=principal.key_id,
+            role=principal.role,
+            body_hash=body_hash,
+            idempotency=scope,
         )
-        item: dict[str, Any] = {
-            **key,
-            "entity": "submission",
-            "submission_id": submission_id,
-            "trial_id": trial.trial_id,
-            "participant_id": data.participant_id,
-            "instrument": instrument.id,
-            "instrument_version": instrument.version,
-            "timepoint": data.timepoint,
-            "completed_at": iso(data.completed_at),
-            "received_at": received_at,
-            "responses": {str(k): v for k, v in responses.items()},
-            "seq": seq,
-            "body_hash": body_hash,
-            "key_id": principal.key_id,
-            "role": principal.role,
-            "trial_received": f"{received_at}#{submission_id}",
-        }
-        if notes:
-            item["notes"] = notes
-        if data.supersedes:
-            item["supersedes"] = data.supersedes
-        if scope:
-            item["idempotency"] = scope
         try:
-            self.submissions.put_new(item)
-        except ConditionFailed as exc:
-            existing = exc.existing or {}
+            self.submissions.put_new(record)
+        except DuplicateSubmission as exc:
+            existing = exc.existing
             if (
                 scope is not None
-                and existing.get("idempotency") == scope
-                and existing.get("body_hash") == body_hash
+                and existing.idempotency == scope
+                and (existing.body_hash == body_hash)
             ):
-                return Accepted(str(existing["submission_id"]), str(existing["received_at"]), True)
+                return Accepted(
+                    submission_id=existing.submission_id,
+                    received_at=existing.received_at,
+                    replayed=True,
+                )
             if data.supersedes:
                 raise Conflict(
                     f"submission {data.supersedes} was corrected concurrently; "
@@ -391,7 +371,7 @@ class SubmissionService:
                 ) from None
             raise Conflict(
                 f"participant {data.participant_id} already has a {instrument.id} "
-                f"{data.timepoint} submission ({existing.get('submission_id', 'unknown id')}); "
+                f"{data.timepoint} submission ({existing.submission_id}); "
                 'send "supersedes" with its id to correct it',
                 code="duplicate-submission",
             ) from None

@@ -7,28 +7,22 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from typing import Protocol as TypingProtocol
 
 from domain.errors import Problem, UnknownInstrument
 from domain.instruments import CATALOGUE
-from services.clock import Clock, iso
-from services.errors import NotFound, ValidationFailed
-from services.records import (
+from domain.trial import (
     DEFAULT_ALERT_RULES,
     AlertRule,
     Comparison,
-    Protocol,
+    StudyProtocol,
     Trial,
     default_protocol,
 )
+from services.clock import Clock, iso
+from services.errors import NotFound, ValidationFailed
+from services.ports import TrialStore
 
 TIMEPOINT_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
-
-
-class TrialStore(TypingProtocol):
-    def get_trial(self, trial_id: str) -> Trial | None: ...
-
-    def put_trial(self, trial: Trial) -> None: ...
 
 
 TRIAL_FIELDS = ("title", "coordinator_emails", "protocol", "alert_rules")
@@ -47,7 +41,7 @@ class TrialInput:
         return [name for name in TRIAL_FIELDS if getattr(self, name) is None]
 
 
-def parse_protocol(raw: Mapping[str, Any] | None) -> tuple[Protocol, list[Problem]]:
+def parse_protocol(raw: Mapping[str, Any] | None) -> tuple[StudyProtocol, list[Problem]]:
     """Validate a trial's own protocol, reporting every problem; None means the default."""
     if raw is None:
         return default_protocol(), []
@@ -115,7 +109,7 @@ def parse_protocol(raw: Mapping[str, Any] | None) -> tuple[Protocol, list[Proble
                 ("protocol", "comparison", "post"), "pre and post must differ", "same_timepoint"
             )
         )
-    protocol = Protocol(
+    protocol = StudyProtocol(
         timepoints=tuple(str(t) for t in timepoints),
         schedule=schedule,
         comparison=Comparison(pre=str(pre), post=str(post)),
@@ -255,7 +249,7 @@ class TrialService:
         *,
         title: str,
         coordinator_emails: tuple[str, ...],
-        protocol: Protocol,
+        protocol: StudyProtocol,
         alert_rules: tuple[AlertRule, ...],
         problems: list[Problem],
     ) -> Trial:
@@ -293,6 +287,10 @@ class TrialService:
         self.store.put_trial(trial)
         self._cache.pop(trial_id, None)
         return trial
+
+    def list_all(self) -> list[Trial]:
+        """Every trial (the schedules run over them)."""
+        return self.store.list_trials()
 
     def get(self, trial_id: str) -> Trial:
         trial = self.store.get_trial(trial_id)

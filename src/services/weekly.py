@@ -24,8 +24,9 @@ from datetime import datetime, timedelta
 
 from aws_lambda_powertools import Logger
 
-from adapters.main_store import MainStore
 from domain.schedule import ScheduledSlot, participant_schedule, untimed_timepoints
+from domain.trial import AuditEvent, Participant, Trial, natural_key
+from services.audit import AuditLog
 from services.clock import Clock, iso
 from services.mail_render import (
     AlertLine,
@@ -34,9 +35,8 @@ from services.mail_render import (
     render_weekly_summary,
     results_from_report,
 )
-from services.records import AuditEvent, Participant, Trial, natural_key
+from services.ports import AlertStore, Mailer, ParticipantStore, TrialStore
 from services.reporting import ReportService
-from services.score_submission import Mailer
 
 logger = Logger(service="cmt-collect", child=True)
 
@@ -75,26 +75,29 @@ def _lines(
 
 class WeeklySummaryService:
     def __init__(
-        self, main: MainStore, reports: ReportService, mailer: Mailer, clock: Clock
+        self,
+        *,
+        trials: TrialStore,
+        participants: ParticipantStore,
+        alerts: AlertStore,
+        audit: AuditLog,
+        reports: ReportService,
+        mailer: Mailer,
+        clock: Clock,
     ) -> None:
-        self.main = main
+        self.trials = trials
+        self.participants = participants
+        self.alerts = alerts
+        self.audit = audit
         self.reports = reports
         self.mailer = mailer
         self.clock = clock
 
     def run_all(self) -> list[SummaryOutcome]:
-        return [self.run(trial) for trial in self.main.list_trials()]
+        return [self.run(trial) for trial in self.trials.list_trials()]
 
     def _audit(self, trial_id: str, start: datetime, end: datetime) -> list[AuditEvent]:
-        events: list[AuditEvent] = []
-        cursor = None
-        while True:
-            page, cursor = self.main.audit_page(
-                trial_id, start=iso(start), end=iso(end), limit=500, after=cursor
-            )
-            events.extend(page)
-            if not cursor:
-                break
+        events = self.audit.events(trial_id, start=iso(start), end=iso(end))
         # the store's range includes its end; the week does not
         return [e for e in events if e.at < iso(end)]
 
@@ -102,7 +105,7 @@ class WeeklySummaryService:
         start = now - WEEK
         protocol = trial.protocol
         participants = sorted(
-            self.main.list_participants(trial.trial_id),
+            self.participants.list_participants(trial.trial_id),
             key=lambda p: natural_key(p.participant_id),
         )
         untimed = untimed_timepoints(
@@ -142,7 +145,7 @@ class WeeklySummaryService:
         alerts = sorted(
             (
                 a
-                for a in self.main.list_alerts(trial.trial_id)
+                for a in self.alerts.list_alerts(trial.trial_id)
                 if start <= _moment(a.created_at) < now
             ),
             key=lambda a: (a.created_at, natural_key(a.participant_id)),

@@ -55,7 +55,7 @@ def test_the_demo_writes_report_exports_codebooks_and_mails_then_serves_its_tria
     env["CMT_STATE_DIR"] = str(tmp_path)
     errors = (tmp_path / "stderr.txt").open("w")  # a file: a full pipe would stall the demo
     demo = subprocess.Popen(
-        [sys.executable, "-m", "handlers.cli", "demo", "--port", "0"],
+        [sys.executable, "-m", "local.cli", "demo", "--port", "0"],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
@@ -96,7 +96,8 @@ def test_the_demo_writes_report_exports_codebooks_and_mails_then_serves_its_tria
     assert report["participants"]["withdrawn"] == 3
     assert report["participants"]["completed"] == 6
     anxiety = next(r for r in report["results"] if r["subscale"] == "anxiety")
-    assert anxiety["n_pairs"] == 6 and anxiety["direction"] == "decrease"
+    assert anxiety["n_pairs"] == 6
+    assert anxiety["direction"] == "decrease"
     assert {e["participant_id"] for e in anxiety["excluded"]} == {"P07", "P08", "P09"}
 
     figure = ET.fromstring((out / "hads.svg").read_text())  # noqa: S314 - ours
@@ -104,7 +105,8 @@ def test_the_demo_writes_report_exports_codebooks_and_mails_then_serves_its_tria
 
     for layout in ("long", "wide"):
         codebook = json.loads((out / f"codebook-{layout}.json").read_text())
-        assert codebook["trial_id"] == "cmt-demo" and codebook["layout"] == layout
+        assert codebook["trial_id"] == "cmt-demo"
+        assert codebook["layout"] == layout
         header = next(csv.reader(io.StringIO((out / f"export-{layout}.csv").read_text())))
         assert [column["name"] for column in codebook["columns"]] == header
     wide_rows = list(csv.DictReader(io.StringIO((out / "export-wide.csv").read_text())))

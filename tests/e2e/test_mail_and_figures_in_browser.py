@@ -46,7 +46,7 @@ TRIAL = "cmt-pilot"
 LONG_CODE = "P-" + "x" * 62
 
 
-def hads(anxious: bool, item_1: int = 0) -> dict[str, int]:
+def hads(*, anxious: bool, item_1: int = 0) -> dict[str, int]:
     return {**{str(i): (2 if anxious else 0) for i in range(1, 15)}, "1": item_1}
 
 
@@ -60,7 +60,7 @@ class Artefacts:
 
 
 @pytest.fixture(scope="module")
-def artefacts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Artefacts]:
+def artefacts(tmp_path_factory: pytest.TempPathFactory) -> Artefacts:
     out = tmp_path_factory.mktemp("mail-and-figures")
     with moto_world() as world:
         client, container, clock = world.client, world.container, world.clock
@@ -72,7 +72,7 @@ def artefacts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Artefacts]:
             assert r.status_code == 201, r.text
 
         for n, pid in enumerate(codes[:7]):
-            post(submission(pid, "hads", "week-1", hads(True, item_1=n % 3)))
+            post(submission(pid, "hads", "week-1", hads(anxious=True, item_1=n % 3)))
             post(submission(pid, "fscrs", "week-1", fscrs(3)))
         r = client.patch(
             f"/v1/trials/{TRIAL}/participants/P07",
@@ -83,7 +83,7 @@ def artefacts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Artefacts]:
         clock.advance(timedelta(days=77))  # week-12
         for n, pid in enumerate(codes[:6]):
             # P01, P03 and P05 end with identical scores: the figure must show them as ×3
-            post(submission(pid, "hads", "week-12", hads(False, item_1=(n % 2) * 2)))
+            post(submission(pid, "hads", "week-12", hads(anxious=False, item_1=(n % 2) * 2)))
             post(submission(pid, "fscrs", "week-12", fscrs(1, item_9=3 if pid == "P02" else 0)))
         world.pump.drain()
         assert world.pump.stats.failures == 0
@@ -104,7 +104,10 @@ def artefacts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Artefacts]:
         sent = ses_backends[DEFAULT_ACCOUNT_ID][REGION].sent_messages
         alerts = [m for m in sent if m.subject.startswith("Safety alert")]
     assert len(alerts) == 1
-    assert summary.alerts and summary.due and summary.results and summary.results.lines
+    assert summary.alerts
+    assert summary.due
+    assert summary.results
+    assert summary.results.lines
 
     (out / "weekly.html").write_text(weekly.html, encoding="utf-8")
     (out / "alert.html").write_text(alerts[0].body, encoding="utf-8")
@@ -126,7 +129,7 @@ def artefacts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Artefacts]:
         '<img src="fscrs.svg" alt="FSCRS pre/post figure"></body></html>',
         encoding="utf-8",
     )
-    yield Artefacts(
+    return Artefacts(
         pages={
             "weekly": out / "weekly.html",
             "alert": out / "alert.html",
@@ -233,7 +236,9 @@ def test_the_screenshots_are_kept_as_build_artefacts(seen) -> None:
 def test_the_figure_loads_as_an_image_at_full_size(seen, width: int) -> None:
     (image,) = seen[("figure", width)]["images"]
 
-    assert image["complete"] and image["natural"][0] > 0 and image["natural"][1] > 0
+    assert image["complete"]
+    assert image["natural"][0] > 0
+    assert image["natural"][1] > 0
     assert image["shown"] == 380  # drawn 1:1, not shrunk: its 12 px text stays 12 px
 
 
@@ -242,7 +247,8 @@ def test_the_figure_draws_a_panel_per_subscale_with_its_lines(seen, width: int) 
     page = seen[("figure-inline", width)]
 
     ((svg_width, svg_height),) = page["svg"]
-    assert svg_width == 380 and svg_height > 0
+    assert svg_width == 380
+    assert svg_height > 0
     assert [p["subscale"] for p in page["panels"]] == [
         "inadequate_self",
         "hated_self",
@@ -250,7 +256,8 @@ def test_the_figure_draws_a_panel_per_subscale_with_its_lines(seen, width: int) 
     ]
     assert all(p["width"] > 0 and p["height"] > 0 and p["lines"] > 0 for p in page["panels"])
     assert page["counts"]  # identical pairs are labelled, not hidden
-    assert "completers only" in page["text"] and "lower is better" in page["text"]
+    assert "completers only" in page["text"]
+    assert "lower is better" in page["text"]
 
 
 @pytest.mark.parametrize("width", WIDTHS)
@@ -275,4 +282,5 @@ def test_the_safety_alert_reads_on_a_phone_without_the_answers(seen) -> None:
     text = seen[("alert", 390)]["text"]
 
     assert "Please follow the trial's safety protocol for this participant now." in text
-    assert "P02" in text and "FSCRS item 9 answered at or above 3" in text
+    assert "P02" in text
+    assert "FSCRS item 9 answered at or above 3" in text

@@ -91,7 +91,8 @@ def test_the_catalogue_describes_every_instrument_of_the_pilot(client):
     assert sorted(instruments) == sorted([*PILOT_INSTRUMENTS, "diary"])
     for entry in instruments.values():
         assert entry["version"] == "1"
-        assert isinstance(entry["title"], str) and entry["title"]
+        assert isinstance(entry["title"], str)
+        assert entry["title"]
         assert entry["response_min"] < entry["response_max"]
         assert entry["anchors"]
         assert "max_missing" in entry["missing_item_rule"]
@@ -259,7 +260,9 @@ def test_a_new_api_key_is_shown_once_works_at_once_and_only_its_hash_is_stored(
     assert r.status_code == 201, r.text
     body = r.json()
     assert {"api_key", "key_id"} <= body.keys()
-    assert body["api_key"] and body["key_id"] and body["api_key"] != body["key_id"]
+    assert body["api_key"]
+    assert body["key_id"]
+    assert body["api_key"] != body["key_id"]
     assert client.get(f"/v1/trials/{tid}", headers=bearer(body["api_key"])).status_code == 200
     stored = json.dumps(aws["dynamodb"].scan(TableName=NAMES.main_table)["Items"])
     assert body["api_key"] not in stored
@@ -405,9 +408,11 @@ def test_the_summary_gives_enrolment_and_n_mean_sd_per_instrument_timepoint_subs
     anxiety = rows[("hads", "week-1", "anxiety")]
     depression = rows[("hads", "week-1", "depression")]
     # anxiety 12 and 7: mean 9.5, sd sqrt(12.5); depression 8 and 7: mean 7.5, sd sqrt(0.5)
-    assert anxiety["n"] == 2 and anxiety["mean"] == pytest.approx(9.5)
+    assert anxiety["n"] == 2
+    assert anxiety["mean"] == pytest.approx(9.5)
     assert anxiety["sd"] == pytest.approx(math.sqrt(12.5))
-    assert depression["n"] == 2 and depression["mean"] == pytest.approx(7.5)
+    assert depression["n"] == 2
+    assert depression["mean"] == pytest.approx(7.5)
     assert depression["sd"] == pytest.approx(math.sqrt(0.5))
     adherence = {a["participant_id"]: a for a in body["diary_adherence"]}
     assert sorted(adherence) == ["P01", "P02", "P03"]
@@ -540,7 +545,8 @@ def test_the_alert_log_lists_a_met_safety_rule_with_its_recipients(client, conta
     assert (alert["instrument"], alert["timepoint"]) == ("fscrs", "week-1")
     assert alert["rule"] == {"instrument": "fscrs", "item": 9, "at_least": 3}
     assert alert["sent_to"] == ["coordinator@example.org"]
-    assert alert["created_at"] and alert["sent_at"]
+    assert alert["created_at"]
+    assert alert["sent_at"]
 
 
 # -- audit --------------------------------------------------------------------------------
@@ -596,7 +602,8 @@ def test_the_audit_trail_is_filtered_by_from_and_to(client, container, tid):
         headers=keys.coordinator,
     )
     actions = [e["action"] for e in r.json()["events"]]
-    assert "trial.create" in actions and "participant.enrol" in actions
+    assert "trial.create" in actions
+    assert "participant.enrol" in actions
     assert not any(a.startswith("seeded.") for a in actions)
     # a time without an offset names no instant
     r = client.get(

@@ -24,6 +24,7 @@ from conftest import (
     moto_world,
     submission,
 )
+from domain.trial import Slot
 
 TRIAL = "cmt-pilot"
 SUBMISSIONS = f"/v1/trials/{TRIAL}/submissions"
@@ -200,8 +201,11 @@ def test_a_completed_at_by_the_rule_is_accepted_and_stored_in_utc(
     body["completed_at"] = completed_at
     r = world.client.post(SUBMISSIONS, headers=keys.submitter, json=body)
     assert r.status_code == 201, r.text
-    stored = world.container.submissions.slot_head(TRIAL, "P01", "diary", timepoint)
-    assert stored is not None and stored["completed_at"].endswith("Z")
+    stored = world.stores.submissions.slot_head(
+        trial_id=TRIAL, participant_id="P01", slot=Slot(instrument="diary", timepoint=timepoint)
+    )
+    assert stored is not None
+    assert stored.completed_at.endswith("Z")
 
 
 @pytest.mark.parametrize(

@@ -54,7 +54,8 @@ def test_an_admin_lists_a_trials_keys_paged_without_ever_seeing_a_key(world: Wor
             break
     assert pages >= 3
     # the coordinator and submitter keys of make_trial, and the three above
-    assert len(seen) == 5 and len({k["key_id"] for k in seen}) == 5
+    assert len(seen) == 5
+    assert len({k["key_id"] for k in seen}) == 5
     assert {c["key_id"] for c in created} <= {k["key_id"] for k in seen}
     text = str(seen)
     assert all(c["api_key"] not in text for c in created)
@@ -105,7 +106,7 @@ def test_a_revoked_key_is_refused_by_every_other_warm_function_within_five_secon
     token = keys.coordinator["Authorization"].removeprefix("Bearer ")
     ticks = Ticks()
     # another warm instance of the API function, with its own key cache
-    other = KeyService(world.container.main, world.clock, cache_seconds=60, monotonic=ticks)
+    other = KeyService(world.adapters.keys, world.clock, cache_seconds=60, monotonic=ticks)
     assert other.cache_seconds == 5.0  # capped whatever is configured
     other.authenticate(token)
     world.container.keys.revoke(keys.trial_id, keys.coordinator_key_id)

@@ -409,7 +409,8 @@ def test_a_body_that_is_not_a_json_object_is_422(world: World, content: bytes) -
         headers={**world.keys.submitter, "Content-Type": "application/json"},
     )
     body = assert_problem(r, 422)
-    assert body["errors"] and all(e["loc"][0] == "body" for e in body["errors"])
+    assert body["errors"]
+    assert all(e["loc"][0] == "body" for e in body["errors"])
     assert world.snapshot() == before
 
 

@@ -29,7 +29,9 @@ from typing import Any
 import pytest
 
 from conftest import NAMES, TrialKeys, World, make_trial, moto_world, settings_for_tests, submission
-from handlers.wiring import Container, build
+from domain.submissions import SubmissionRecord
+from domain.trial import Slot
+from handlers.wiring import Adapters, Container, build, build_adapters
 from services.audit import Actor
 
 TRIAL = "cmt-race"
@@ -45,8 +47,16 @@ class Race:
     keys: TrialKeys
     scorer: Container  # the stream function's container (its own DynamoDB client)
     eraser: Container  # the API function's container
+    scorer_adapters: Adapters
     hooks: dict[str, Callable[[], None] | None]
     counter: Iterator[int]
+
+    def head(self, pid: str) -> SubmissionRecord:
+        found = self.scorer_adapters.stores.submissions.slot_head(
+            trial_id=TRIAL, participant_id=pid, slot=Slot(instrument="fscrs", timepoint="week-1")
+        )
+        assert found is not None
+        return found
 
 
 def _hook(race: Race, side: str) -> Callable[..., None]:
@@ -62,17 +72,22 @@ def _hook(race: Race, side: str) -> Callable[..., None]:
 def race() -> Iterator[Race]:
     with moto_world() as world:
         keys = make_trial(world.client, world.container, trial_id=TRIAL, participants=())
-        scorer = build(settings_for_tests(), clock=world.clock)
-        eraser = build(settings_for_tests(), clock=world.clock)
-        state = Race(
-            world, keys, scorer, eraser, {"scorer": None, "eraser": None}, iter(range(10**6))
+        scorer_adapters = build_adapters(settings_for_tests())
+        eraser_adapters = build_adapters(settings_for_tests())
+        scorer = build(settings_for_tests(), clock=world.clock, adapters=scorer_adapters)
+        eraser = build(settings_for_tests(), clock=world.clock, adapters=eraser_adapters)
+        hooks: dict[str, Callable[[], None] | None] = {"scorer": None, "eraser": None}
+        state = Race(world, keys, scorer, eraser, scorer_adapters, hooks, iter(range(10**6)))
+        scorer_adapters.dynamodb.meta.events.register(
+            "before-call.dynamodb.*", _hook(state, "scorer")
         )
-        scorer.dynamodb.meta.events.register("before-call.dynamodb.*", _hook(state, "scorer"))
-        eraser.dynamodb.meta.events.register("before-call.dynamodb.*", _hook(state, "eraser"))
+        eraser_adapters.dynamodb.meta.events.register(
+            "before-call.dynamodb.*", _hook(state, "eraser")
+        )
         yield state
 
 
-def enrol_and_submit(race: Race, *, correction: bool) -> tuple[str, dict[str, Any]]:
+def enrol_and_submit(race: Race, *, correction: bool) -> tuple[str, SubmissionRecord]:
     """A new participant with a stored (unscored) alerting FSCRS; returns its stream item.
 
     The clock moves on a day first, so every run takes the same path through the alert
@@ -90,20 +105,16 @@ def enrol_and_submit(race: Race, *, correction: bool) -> tuple[str, dict[str, An
     assert r.status_code == 201, r.text
     if correction:
         # the first one is scored normally; the race is about its correction
-        first = race.scorer.submissions.slot_head(TRIAL, pid, "fscrs", "week-1")
-        assert first is not None
-        race.scorer.scoring.process(first)
+        race.scorer.scoring.process(race.head(pid))
         body = {**body, "supersedes": r.json()["submission_id"], "responses": FSCRS_ALERT}
         r = client.post(
             SUBMISSIONS, headers={**keys.submitter, "Idempotency-Key": f"fix-{pid}"}, json=body
         )
         assert r.status_code == 201, r.text
-    item = race.scorer.submissions.slot_head(TRIAL, pid, "fscrs", "week-1")
-    assert item is not None
-    return pid, item
+    return pid, race.head(pid)
 
 
-def score(race: Race, item: dict[str, Any]) -> None:
+def score(race: Race, item: SubmissionRecord) -> None:
     """Deliver the record as the stream does: retried until it succeeds (at most 6 times)."""
     for attempt in range(6):
         try:

@@ -43,6 +43,8 @@ import conftest
 from adapters import keys as key_patterns
 from adapters.dynamodb import deserialize, serialize
 from domain.instruments import CATALOGUE
+from domain.submissions import SubmissionRecord
+from domain.trial import Slot
 from handlers.api_app import create_app
 from handlers.stream_batch import make_handler
 from handlers.wiring import Container
@@ -139,14 +141,14 @@ class FlakyScoring:
     failed: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     calls: int = 0
 
-    def process(self, item: Mapping[str, Any]) -> Any:
+    def process(self, submission: SubmissionRecord) -> Any:
         self.calls += 1
-        slot = (item["participant_id"], item["instrument"], item["timepoint"])
+        slot = (submission.participant_id, submission.instrument, submission.timepoint)
         first = self.failed[slot] == 0
         if first and slot in self.fail_before:
             self.failed[slot] += 1
             raise InjectedStreamFailure(f"first delivery of {slot} fails before scoring")
-        outcome = self.scoring.process(item)
+        outcome = self.scoring.process(submission)
         if first and slot in self.fail_after:
             self.failed[slot] += 1
             raise InjectedStreamFailure(f"first delivery of {slot} fails after scoring")
@@ -324,6 +326,7 @@ def close(a: float | None, b: float | None) -> bool:
 
 def test_a_thousand_submissions_under_faults_are_stored_and_scored_exactly_once(
     aws: dict[str, Any],
+    world: conftest.World,
     container: Container,
     atomic_aws_calls: None,
     monkeypatch: pytest.MonkeyPatch,
@@ -347,7 +350,7 @@ def test_a_thousand_submissions_under_faults_are_stored_and_scored_exactly_once(
         fail_after=set(chosen[len(chosen) // 2 :]),
     )
     throttler = Throttler(every=THROTTLE_EVERY)
-    throttler.install(container.dynamodb)
+    throttler.install(world.adapters.dynamodb)
     backoff = BackoffClock(compression=BACKOFF_COMPRESSION)
     monkeypatch.setattr(botocore.endpoint, "time", backoff)
 
@@ -356,7 +359,7 @@ def test_a_thousand_submissions_under_faults_are_stored_and_scored_exactly_once(
         streams_client=aws["dynamodbstreams"],
         dynamodb_client=aws["dynamodb"],
         table_name=conftest.NAMES.submissions_table,
-        handler=make_handler(flaky),  # duck-typed: the handler only calls .process(item)
+        handler=make_handler(flaky),  # duck-typed: the handler only calls .process(submission)
         sqs_client=aws["sqs"],
         dead_letter_queue_url=queue_url,
         region=conftest.REGION,
@@ -415,7 +418,12 @@ def test_a_thousand_submissions_under_faults_are_stored_and_scored_exactly_once(
 
     def write_bad_record(n: int) -> None:
         pid = participants[n]
-        key = key_patterns.submission(TRIAL_ID, pid, "diary", "week-11", 0)
+        key = key_patterns.submission(
+            trial_id=TRIAL_ID,
+            participant_id=pid,
+            slot=Slot(instrument="diary", timepoint="week-11"),
+            seq=0,
+        )
         item = {
             **key,
             "entity": "submission",
@@ -653,7 +661,8 @@ def check_report(report: Mapping[str, Any], stored: list[dict[str, Any]]) -> Non
         ranks = stats.rankdata([abs(d) for d in nonzero])
         w_plus = float(sum(r for r, d in zip(ranks, nonzero, strict=True) if d > 0))
         w_minus = float(sum(r for r, d in zip(ranks, nonzero, strict=True) if d < 0))
-        assert close(w["w_plus"], w_plus) and close(w["w_minus"], w_minus)
+        assert close(w["w_plus"], w_plus)
+        assert close(w["w_minus"], w_minus)
         assert close(w["t"], float(reference.statistic))
         assert close(w["p_two_sided"], float(reference.pvalue)), (instrument, subscale, w)
         assert close(w["z"], -abs(float(reference.zstatistic)))

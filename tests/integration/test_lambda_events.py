@@ -23,9 +23,9 @@ import pytest
 
 from clock import SAMPLE_NOW, TestClock
 from conftest import TEST_ENV, settings_for_tests, submission
+from domain.trial import Trial
 from handlers.api import make_handler
 from handlers.wiring import Container, build
-from services.records import Trial
 from services.trials import TrialInput
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -243,7 +243,8 @@ def test_a_rest_api_v1_event_for_an_unknown_route_is_a_404_problem(api: SimpleNa
     result = invoke(api, "api_v1_rest_health.json", event)
     assert result["statusCode"] == 404
     problem = parsed(result)
-    assert problem["status"] == 404 and "/v1/nowhere" in problem["detail"]
+    assert problem["status"] == 404
+    assert "/v1/nowhere" in problem["detail"]
 
 
 def test_the_deployed_module_answers_the_date_free_events_after_a_cold_start(

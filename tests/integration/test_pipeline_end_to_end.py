@@ -124,12 +124,12 @@ def test_submissions_flow_through_scoring_summary_report_and_weekly_mail(
     # (participant, instrument, timepoint) -> responses of the submission that counts
     counted: dict[tuple[str, str, str], dict[str, Any]] = {}
 
-    def hads(high: bool) -> dict[str, Any]:
+    def hads(*, high: bool) -> dict[str, Any]:
         return {str(i): rng.choice((1, 2, 3) if high else (0, 1, 2)) for i in range(1, 15)}
 
     for pid in completers:
         for timepoint, high in (("week-1", True), ("week-12", False)):
-            responses = hads(high)
+            responses = hads(high=high)
             if (pid, timepoint) == ("P03", "week-12"):
                 responses["1"] = None  # two anxiety items skipped: prorated
                 del responses["3"]
@@ -157,7 +157,7 @@ def test_submissions_flow_through_scoring_summary_report_and_weekly_mail(
         }
         post(client, keys, submission(pid, "diary", "week-1", responses, notes=notes))
         counted[(pid, "diary", "week-1")] = responses
-    dropout = hads(True)
+    dropout = hads(high=True)
     post(client, keys, submission("P07", "hads", "week-1", dropout))
     counted[("P07", "hads", "week-1")] = dropout
     r = client.patch(

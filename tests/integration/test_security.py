@@ -206,7 +206,8 @@ def test_api_keys_never_appear_in_logs_or_in_any_response_after_creation(
     # what is stored: the key's hash as the item key, never the key
     stored = json.dumps(scan(stack.aws["dynamodb"], conftest.NAMES.main_table), default=str)
     for secret in secrets:
-        assert secret not in stored and secret[4:] not in stored
+        assert secret not in stored
+        assert secret[4:] not in stored
 
 
 # -- hostile bodies ----------------------------------------------------------------------------
@@ -299,7 +300,8 @@ def test_a_body_nested_too_deeply_to_parse_is_a_422_naming_the_body(stack: Stack
         SUBMISSIONS, headers={**keys.submitter, "Content-Type": "application/json"}, content=body
     )
     problem = assert_problem(r, 422)
-    assert problem["errors"] and problem["errors"][0]["loc"][0] == "body"
+    assert problem["errors"]
+    assert problem["errors"][0]["loc"][0] == "body"
 
 
 # -- free text -------------------------------------------------------------------------------
@@ -371,7 +373,8 @@ def test_emails_never_carry_free_text_and_escape_the_trial_title(stack: Stack) -
             assert MARKER not in part
             for value in [*FREE_TEXT.values(), *MORE_FREE_TEXT.values()]:
                 assert value not in part
-        assert "<script>" not in html and "<b>CMT</b>" not in html
+        assert "<script>" not in html
+        assert "<b>CMT</b>" not in html
         assert "&lt;script&gt;alert(&#39;pwned&#39;)&lt;/script&gt; &amp; &lt;b&gt;CMT" in html
         assert "\n" not in str(mail["Subject"]).strip()
 
@@ -396,7 +399,8 @@ def test_responses_and_notes_never_appear_in_logs(
     for word in ('"responses"', '"notes"', "critical_thoughts", "soothing"):
         assert word not in logged
     records = [json.loads(line) for line in lines if line.startswith('{"level"')]
-    assert records and all("responses" not in r and "notes" not in r for r in records)
+    assert records
+    assert all("responses" not in r and "notes" not in r for r in records)
 
 
 # -- erasure ---------------------------------------------------------------------------------
@@ -463,7 +467,9 @@ def test_an_erased_participant_leaves_no_data_in_either_table_and_the_aggregates
     assert kinds <= {"audit", "aggregate"}, kinds
     for item in remaining:
         text = json.dumps(item, default=str)
-        assert MARKER not in text and "responses" not in text and "notes" not in text
+        assert MARKER not in text
+        assert "responses" not in text
+        assert "notes" not in text
         if item["sk"].startswith("AG#"):
             # only the opaque submission ids, in `applied` and `retracted` (taken back)
             assert p02_ids & set(item.get("applied", ())) <= set(item.get("retracted", ()))
@@ -494,9 +500,11 @@ def test_an_erased_participant_leaves_no_data_in_either_table_and_the_aggregates
     gone = client.get(f"/v1/trials/{TRIAL}/participants/P02/scores", headers=keys.coordinator)
     assert_problem(gone, 404)
     export = client.get(f"/v1/trials/{TRIAL}/export.csv", headers=keys.coordinator).text
-    assert "P02" not in export and MARKER not in export
+    assert "P02" not in export
+    assert MARKER not in export
     audit = client.get(f"/v1/trials/{TRIAL}/audit?limit=500", headers=keys.coordinator).text
-    assert MARKER not in audit and "responses" not in audit
+    assert MARKER not in audit
+    assert "responses" not in audit
 
 
 def _ids_of(items: list[dict[str, Any]], participant_id: str) -> set[str]:
@@ -655,7 +663,8 @@ def test_erasure_republishes_the_report_and_deletes_every_stored_version_naming_
 
     latest = client.get(report, headers=keys.coordinator)
     assert latest.status_code == 200
-    assert "P02" not in latest.text and "P01" in latest.text
+    assert "P02" not in latest.text
+    assert "P01" in latest.text
     s3, bucket = stack.aws["s3"], conftest.NAMES.reports_bucket
     versions = s3.list_object_versions(Bucket=bucket, Prefix=f"reports/{TRIAL}/")["Versions"]
     assert versions, "the republished report is kept"

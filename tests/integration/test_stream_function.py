@@ -17,7 +17,7 @@ import pytest
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
-from adapters.dynamodb import serialize
+from adapters.dynamodb import deserialize, serialize
 from conftest import NAMES, REGION, make_trial, submission
 from handlers.stream_batch import make_handler
 from local.pump import StreamPump
@@ -33,6 +33,20 @@ def load_event() -> dict[str, Any]:
         time.sleep(0.5)
     event: dict[str, Any] = json.loads(EVENT_FILE.read_text())
     return event
+
+
+def aggregate_item(aws: dict[str, Any], instrument: str, timepoint: str) -> dict[str, Any]:
+    """The stored aggregate item itself (what the stream function wrote)."""
+    item = (
+        aws["dynamodb"]
+        .get_item(
+            TableName=NAMES.main_table,
+            Key=serialize({"pk": f"T#{TRIAL}", "sk": f"AG#{instrument}#{timepoint}"}),
+            ConsistentRead=True,
+        )
+        .get("Item")
+    )
+    return deserialize(item) if item else {}
 
 
 def main_items(aws: dict[str, Any], prefixes: tuple[str, ...] | None = ("SC#", "AG#")) -> list[Any]:
@@ -70,26 +84,29 @@ def seeded(client, container):
     return make_trial(client, container, participants=("P01", "P02", "P03", "P04"))
 
 
-def test_the_event_file_insert_is_scored_and_modify_and_remove_are_ignored(aws, container, seeded):
+def test_the_event_file_insert_is_scored_and_modify_and_remove_are_ignored(
+    aws, container, seeded, stores
+):
     event = load_event()
     names = [r["eventName"] for r in event["Records"]]
-    assert "INSERT" in names and {"MODIFY", "REMOVE"} & set(names)
+    assert "INSERT" in names
+    assert {"MODIFY", "REMOVE"} & set(names)
     handler = make_handler(container.scoring)
 
     response = handler(event, None)
 
     assert response == {"batchItemFailures": []}
     inserted = [r for r in event["Records"] if r["eventName"] == "INSERT"]
-    scored = {s.submission_id: s for s in container.main.list_scores(TRIAL)}
+    scored = {s.submission_id: s for s in stores.scores.list_scores(TRIAL)}
     assert set(scored) == {r["dynamodb"]["NewImage"]["submission_id"]["S"] for r in inserted}
     # the INSERT is the HADS example: anxiety 2+3+2+0+1+2+2, depression 0+1+1+2+3+1+0
     first = scored[inserted[0]["dynamodb"]["NewImage"]["submission_id"]["S"]]
     assert first.subscales["anxiety"].score == 12
     assert first.subscales["depression"].score == 8
     # the MODIFY (P02) and REMOVE (P03) records left no trace
-    assert container.main.list_scores(TRIAL, "P02") == []
-    assert container.main.list_scores(TRIAL, "P03") == []
-    aggregate = container.main.aggregate_state(TRIAL, "hads", "week-1")
+    assert stores.scores.list_scores(TRIAL, "P02") == []
+    assert stores.scores.list_scores(TRIAL, "P03") == []
+    aggregate = aggregate_item(aws, "hads", "week-1")
     assert aggregate["n_anxiety"] == len(inserted)
 
 
@@ -127,7 +144,7 @@ def test_the_same_batch_delivered_twice_changes_nothing(aws, container, seeded):
     handler = make_handler(container.scoring)
     assert handler(batch, None) == {"batchItemFailures": []}
     before = main_items(aws, None)
-    aggregate = container.main.aggregate_state(TRIAL, "hads", "week-1")
+    aggregate = aggregate_item(aws, "hads", "week-1")
     # P01's 12 and P04's correction (0) count; P04's first answer (21) was taken back
     assert (aggregate["n_anxiety"], aggregate["sum_anxiety"]) == (2, 12)
     assert any(i["sk"]["S"].startswith("AL#P03#") for i in before)
@@ -140,7 +157,7 @@ def test_the_same_batch_delivered_twice_changes_nothing(aws, container, seeded):
 
 
 def test_a_failing_record_is_reported_alone_while_the_rest_of_its_batch_commits(
-    aws, container, seeded
+    aws, container, seeded, stores
 ):
     event = load_event()
     template = next(r for r in event["Records"] if r["eventName"] == "INSERT")
@@ -176,13 +193,13 @@ def test_a_failing_record_is_reported_alone_while_the_rest_of_its_batch_commits(
 
     failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
     assert failed == {"400000000000000000000004", "600000000000000000000006"}
-    scored_ids = {s.submission_id for s in container.main.list_scores(TRIAL)}
+    scored_ids = {s.submission_id for s in stores.scores.list_scores(TRIAL)}
     assert "01JD00000000000000000000P4" in scored_ids
     assert template["dynamodb"]["NewImage"]["submission_id"]["S"] in scored_ids
     assert "01JD00000000000000000000V9" not in scored_ids
     assert "01JD00000000000000000000C1" not in scored_ids
     # the uncounted correction changed no aggregate: only the two good HADS are counted
-    aggregate = container.main.aggregate_state(TRIAL, "hads", "week-1")
+    aggregate = aggregate_item(aws, "hads", "week-1")
     assert aggregate["n_anxiety"] == 2
     assert aggregate["applied"] == {
         template["dynamodb"]["NewImage"]["submission_id"]["S"],
@@ -207,7 +224,9 @@ def test_records_of_other_items_are_ignored(aws, container, seeded):
     assert main_items(aws) == []
 
 
-def test_real_stream_records_read_by_the_pump_are_scored(client, container, pump, seeded):
+def test_real_stream_records_read_by_the_pump_are_scored(
+    client, container, pump, seeded, stores, aws
+):
     bodies = [
         submission("P01"),
         submission("P02", responses={str(n): 1 for n in range(1, 15)}),
@@ -221,11 +240,11 @@ def test_real_stream_records_read_by_the_pump_are_scored(client, container, pump
 
     assert pump.stats.records == 3
     assert pump.stats.failures == 0
-    scores = {(s.participant_id, s.timepoint): s for s in container.main.list_scores(TRIAL)}
+    scores = {(s.participant_id, s.timepoint): s for s in stores.scores.list_scores(TRIAL)}
     assert scores[("P01", "week-1")].subscales["anxiety"].score == 12
     assert scores[("P02", "week-1")].subscales["depression"].score == 7
     assert scores[("P03", "week-12")].subscales["depression"].score == 8
-    aggregate = container.main.aggregate_state(TRIAL, "hads", "week-1")
+    aggregate = aggregate_item(aws, "hads", "week-1")
     assert (aggregate["n_anxiety"], aggregate["sum_anxiety"]) == (2, 12 + 7)
     # a second drain has nothing left to deliver
     pump.drain()
@@ -286,7 +305,7 @@ def post_four(client, keys) -> list[str]:
 
 
 def test_a_record_failing_once_is_redelivered_from_there_and_counted_once(
-    aws, client, container, seeded
+    aws, client, container, seeded, stores
 ):
     ids = post_four(client, seeded)
     handler, deliveries = failing_around(make_handler(container.scoring), target=ids[1], times=1)
@@ -297,18 +316,19 @@ def test_a_record_failing_once_is_redelivered_from_there_and_counted_once(
     # Lambda resumes from the first failed record: the one before it is not redelivered,
     # the ones after it are (and must change nothing the second time)
     assert [deliveries[i] for i in ids] == [1, 2, 2, 2]
-    assert pump.stats.failures == 1 and pump.stats.dead_lettered == 0
-    assert sorted(s.submission_id for s in container.main.list_scores(TRIAL)) == sorted(ids)
-    aggregate = container.main.aggregate_state(TRIAL, "hads", "week-1")
+    assert pump.stats.failures == 1
+    assert pump.stats.dead_lettered == 0
+    assert sorted(s.submission_id for s in stores.scores.list_scores(TRIAL)) == sorted(ids)
+    aggregate = aggregate_item(aws, "hads", "week-1")
     assert aggregate["applied"] == set(ids)
     assert (aggregate["n_anxiety"], aggregate["sum_anxiety"]) == (4, 4 * 7)
-    events = container.main.audit_page(TRIAL, start="0", end="9", limit=100, after=None)[0]
+    events = container.audit.page(TRIAL, start="0", end="9", limit=100, cursor=None)[0]
     created = [e.targets["submission_id"] for e in events if e.action == "submission.create"]
     assert sorted(created) == sorted(ids)
 
 
 def test_a_record_that_always_fails_goes_to_the_on_failure_queue_after_the_last_retry(
-    aws, client, container, seeded
+    aws, client, container, seeded, stores
 ):
     ids = post_four(client, seeded)
     handler, deliveries = failing_around(make_handler(container.scoring), target=ids[2], times=None)
@@ -326,7 +346,7 @@ def test_a_record_that_always_fails_goes_to_the_on_failure_queue_after_the_last_
     assert bodies[0]["keys"]["pk"] == {"S": f"T#{TRIAL}#P#P03"}
     assert bodies[0]["keys"]["sk"] == {"S": "S#hads#week-1#000"}
     assert "NewImage" not in json.dumps(bodies[0])  # coordinates only, never the data
-    scored = {s.submission_id for s in container.main.list_scores(TRIAL)}
+    scored = {s.submission_id for s in stores.scores.list_scores(TRIAL)}
     assert scored == {ids[0], ids[1], ids[3]}
-    aggregate = container.main.aggregate_state(TRIAL, "hads", "week-1")
+    aggregate = aggregate_item(aws, "hads", "week-1")
     assert aggregate["n_anxiety"] == 3

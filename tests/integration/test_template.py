@@ -411,7 +411,8 @@ def test_no_role_grants_anything_on_any_resource(translated: dict[str, Any]) -> 
         )
         for statement in policy_statements(role):
             assert statement["Effect"] == "Allow", role_id
-            assert "NotAction" not in statement and "NotResource" not in statement, role_id
+            assert "NotAction" not in statement, role_id
+            assert "NotResource" not in statement, role_id
             actions = as_list(statement["Action"])
             assert not any(action.endswith("*") for action in actions), (role_id, actions)
             for resource in resource_strings(statement["Resource"]):
@@ -667,3 +668,12 @@ def test_stream_sample_event_carries_the_submissions_tables_keys(template: dict[
         assert set(record["dynamodb"]["Keys"]) == key_names
         if record["eventName"] != "REMOVE":
             assert set(record["dynamodb"]["NewImage"]) >= indexed
+
+
+def test_the_templates_software_version_is_the_packages(template: dict[str, Any]) -> None:
+    from handlers.settings import SOFTWARE_VERSION, software_version
+
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    assert template["Parameters"]["SoftwareVersion"]["Default"] == declared
+    assert declared == SOFTWARE_VERSION  # read from the installed package's metadata
+    assert software_version({"CMT_SOFTWARE_VERSION": "9.9.9"}) == declared  # metadata first

@@ -12,6 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from domain.instruments import CATALOGUE
+from domain.scoring import SubscaleScore
+from domain.submissions import ScoreRecord, SubmissionRecord
+from domain.trial import Comparison, Participant, StudyProtocol, default_protocol
 from services.export_csv import (
     codebook,
     csv_text,
@@ -20,15 +23,6 @@ from services.export_csv import (
     long_columns,
     spss_name,
     wide_columns,
-)
-from services.records import (
-    Comparison,
-    Participant,
-    Protocol,
-    ScoreRecord,
-    SubmissionRecord,
-    SubscaleValue,
-    default_protocol,
 )
 
 TRIAL = "cmt-pilot"
@@ -86,7 +80,7 @@ def scored(sub: SubmissionRecord, values: dict[str, float | None]) -> ScoreRecor
         received_at=sub.received_at,
         scored_at="2026-11-20T10:00:02Z",
         subscales={
-            name: SubscaleValue(
+            name: SubscaleScore(
                 subscale=name,
                 score=v,
                 prorated=False,
@@ -253,7 +247,7 @@ def test_wide_column_names_are_spss_safe_and_unique() -> None:
 
 def test_timepoints_that_collapse_to_the_same_name_still_get_unique_columns() -> None:
     long_point = "a very long timepoint name " * 4
-    protocol = Protocol(
+    protocol = StudyProtocol(
         timepoints=("Week 1", "week_1", "1st", long_point, long_point + "x"),
         schedule={"oas": ("Week 1", "week_1", "1st", long_point, long_point + "x")},
         comparison=Comparison(pre="Week 1", post="week_1"),
@@ -294,7 +288,8 @@ def test_the_codebook_describes_exactly_the_header_of_each_layout(layout: str) -
     for entry in entries:
         assert set(entry) == {"name", "label", "type", "range", "instrument", "missing"}
         assert entry["type"] in {"string", "integer", "number", "datetime", "boolean"}
-        assert entry["label"] and entry["missing"]
+        assert entry["label"]
+        assert entry["missing"]
 
 
 def test_the_wide_codebook_gives_each_score_its_subscale_range_and_instrument() -> None:

@@ -273,7 +273,8 @@ def test_no_text_is_smaller_than_12_px() -> None:
     svg = prepost_figure_svg(instrument=FSCRS, report=REPORT, pairs_by_subscale={})
 
     sizes = [float(s) for s in re.findall(r'font-size="([0-9.]+)"', svg)]
-    assert sizes and min(sizes) >= 12
+    assert sizes
+    assert min(sizes) >= 12
 
 
 def test_markup_in_ids_titles_and_labels_is_escaped() -> None:

@@ -140,7 +140,9 @@ def test_the_diary_form_follows_the_study_appendix_in_order_and_wording() -> Non
         *[str(n) for n in range(8, 15)],
     ]
     one, six, fourteen = form.item("1"), form.item("6"), form.item("14")
-    assert one is not None and six is not None and fourteen is not None
+    assert one is not None
+    assert six is not None
+    assert fourteen is not None
     assert one.text == "How often did you have self-critical thoughts?"
     assert (one.options[0].label, one.options[-1].label) == (
         "1 (Had none)",
@@ -153,7 +155,8 @@ def test_the_diary_form_follows_the_study_appendix_in_order_and_wording() -> Non
         "1 (Not at all easy)",
         "10 (Very easy)",
     )
-    assert one.stem is not None and one.stem.startswith("Thinking back over the week")
+    assert one.stem is not None
+    assert one.stem.startswith("Thinking back over the week")
     assert form.choice_orientation == "horizontal"
 
 

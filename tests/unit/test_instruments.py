@@ -419,7 +419,8 @@ def test_every_catalogued_alpha_says_it_is_internal_consistency_and_from_which_s
                 assert sub.reliability_kind is None
                 continue
             assert sub.reliability_kind == "internal_consistency", (instrument.id, sub.id)
-            assert sub.reliability_source and sub.reliability_sample, (instrument.id, sub.id)
+            assert sub.reliability_source, (instrument.id, sub.id)
+            assert sub.reliability_sample, (instrument.id, sub.id)
 
 
 # Test-retest reliabilities as the catalogue quotes them from their sources (Herrmann 1997,
@@ -434,10 +435,13 @@ def test_published_reference_values_are_the_sourced_ones_and_each_quotes_its_sou
         for sub in instrument.subscales:
             if sub.test_retest is not None:
                 found[(instrument.id, sub.id)] = sub.test_retest
-                assert sub.test_retest_source and str(sub.test_retest) in sub.test_retest_source
-                assert sub.test_retest_interval and sub.test_retest_sample
+                assert sub.test_retest_source
+                assert str(sub.test_retest) in sub.test_retest_source
+                assert sub.test_retest_interval
+                assert sub.test_retest_sample
             if sub.reference_sd is not None:
-                assert sub.reference_sd_source and str(sub.reference_sd) in sub.reference_sd_source
+                assert sub.reference_sd_source
+                assert str(sub.reference_sd) in sub.reference_sd_source
             assert sub.published_reliable_change_basis is None
     assert found == TEST_RETEST
 

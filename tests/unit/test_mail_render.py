@@ -245,7 +245,8 @@ def test_due_and_missed_lines_name_the_participant_timepoint_instruments_and_win
 
     assert "  - week-12, HADS, FSCS, Diary: P05 (until Wed 2 Dec, 09:30)\n" in mail.text
     assert "  - week-4, Diary: P04 (closed Fri 27 Nov, 09:30)\n" in mail.text
-    assert "Due now (3)" in mail.text and "Missed this week (1)" in mail.text
+    assert "Due now (3)" in mail.text
+    assert "Missed this week (1)" in mail.text
     assert "Open now and not yet submitted: 3 for 1 participant." in mail.html
 
 
@@ -309,7 +310,8 @@ def test_a_quiet_week_says_so_plainly() -> None:
         "No pre/post results yet: no report has been published.",
     ):
         assert sentence in mail.html
-    assert "None." in mail.text and "No pre/post results yet" in mail.text
+    assert "None." in mail.text
+    assert "No pre/post results yet" in mail.text
 
 
 def test_early_in_a_trial_there_are_no_rows_of_n_a_only_one_plain_sentence() -> None:
@@ -359,7 +361,8 @@ def test_results_give_group_means_the_better_direction_and_the_primary_p() -> No
     assert "Mean rose: the better direction (higher is better)." in mail.text
     assert "p = 0.125 (exact, two-sided); Holm-adjusted p = 0.500" in mail.text
     assert "1 subscale has no result yet (fewer than two pairs)." in mail.text
-    assert "completers only" in mail.text and "completers only" in mail.html
+    assert "completers only" in mail.text
+    assert "completers only" in mail.html
 
 
 def test_a_change_in_the_worse_direction_is_called_so() -> None:
@@ -376,7 +379,8 @@ def test_the_results_bars_are_table_cells_scaled_to_the_subscale_range() -> None
     widths = [a.get("width") for t, a in tags(mail.html) if t == "td" and a.get("bgcolor")]
     # 14.67 and 6.83 of 0-21 -> 70% and 33%; 10 and 15.5 of 0-32 -> 31% and 48%
     assert {"70%", "33%", "31%", "48%"} <= set(widths)
-    assert "<svg" not in mail.html and "<img" not in mail.html
+    assert "<svg" not in mail.html
+    assert "<img" not in mail.html
 
 
 def test_the_html_is_one_column_that_shrinks_to_a_phone() -> None:
@@ -428,7 +432,8 @@ def test_the_weekly_summary_escapes_a_hostile_trial_title_in_html() -> None:
 def test_the_subject_cannot_be_split_into_extra_headers() -> None:
     mail = render_weekly_summary(summary(trial_id="cmt\r\nBcc: someone@example.org"))
 
-    assert "\n" not in mail.subject and "\r" not in mail.subject
+    assert "\n" not in mail.subject
+    assert "\r" not in mail.subject
 
 
 def test_results_are_read_from_todays_and_tomorrows_report_alike() -> None:
@@ -482,7 +487,8 @@ def test_the_safety_alert_subject_is_neutral_for_a_lock_screen() -> None:
     mail = alert()
 
     assert mail.subject == "Safety alert: action needed (CMT pilot)"
-    assert "P03" not in mail.subject and "item" not in mail.subject
+    assert "P03" not in mail.subject
+    assert "item" not in mail.subject
 
 
 def test_the_safety_alert_names_the_rule_and_asks_for_the_safety_protocol() -> None:
@@ -492,7 +498,9 @@ def test_the_safety_alert_names_the_rule_and_asks_for_the_safety_protocol() -> N
     assert "FSCRS item 9 answered at or above 3" in mail.html
     assert "follow the trial's safety protocol" in mail.text
     assert "follow the trial's safety protocol" in mail.html
-    assert "P03" in mail.text and "week-5" in mail.text and "sub-123" in mail.text
+    assert "P03" in mail.text
+    assert "week-5" in mail.text
+    assert "sub-123" in mail.text
     assert "Received:     Fri 20 Nov 2026, 10:00 UTC" in mail.text
 
 
@@ -530,7 +538,8 @@ def test_the_safety_alert_escapes_every_value_in_html() -> None:
 
     assert "<script>" not in mail.html
     assert "&lt;P&amp;1&gt;" in mail.html
-    assert mail.text and mail.html
+    assert mail.text
+    assert mail.html
 
 
 def test_an_unparseable_received_time_is_shown_as_given() -> None:

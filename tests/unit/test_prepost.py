@@ -18,6 +18,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.instruments import CATALOGUE, load_catalogue
+from domain.scoring import SubscaleScore
+from domain.submissions import ScoreRecord
+from domain.trial import Comparison, Participant, StudyProtocol, default_protocol
 from services.prepost import (
     METHOD,
     TABLE_COLUMNS,
@@ -26,14 +29,6 @@ from services.prepost import (
     paired_values,
     pairs_by_subscale,
     report_table_csv,
-)
-from services.records import (
-    Comparison,
-    Participant,
-    Protocol,
-    ScoreRecord,
-    SubscaleValue,
-    default_protocol,
 )
 
 TRIAL = "cmt-pilot"
@@ -52,10 +47,10 @@ def participant(pid: str, status: str = "completed", reason: str | None = None) 
 
 def value(
     subscale: str, score: float | None, *, prorated: bool = False, missing: int = 0
-) -> SubscaleValue:
+) -> SubscaleScore:
     if score is None and not missing:
         missing = 4
-    return SubscaleValue(
+    return SubscaleScore(
         subscale=subscale,
         score=score,
         prorated=prorated,
@@ -69,7 +64,7 @@ def value(
 def score(
     pid: str,
     timepoint: str,
-    values: Mapping[str, float | None] | Sequence[SubscaleValue],
+    values: Mapping[str, float | None] | Sequence[SubscaleScore],
     *,
     instrument: str = "hads",
     seq: int = 0,
@@ -141,7 +136,7 @@ def pilot_trial() -> tuple[list[Participant], list[ScoreRecord]]:
 def report_of(
     people: Sequence[Participant],
     scores: Sequence[ScoreRecord],
-    protocol: Protocol | None = None,
+    protocol: StudyProtocol | None = None,
 ) -> dict[str, Any]:
     return build_report(
         trial_id=TRIAL,
@@ -348,7 +343,7 @@ def test_every_enrolled_participant_is_either_paired_or_excluded_in_every_row() 
 
 
 def test_an_instrument_not_scheduled_at_both_comparison_timepoints_has_no_rows() -> None:
-    protocol = Protocol(
+    protocol = StudyProtocol(
         timepoints=("baseline", "end"),
         schedule={"hads": ("baseline", "end"), "fscs": ("baseline",)},
         comparison=Comparison(pre="baseline", post="end"),
@@ -561,7 +556,8 @@ def test_p_holm_adjusts_the_primary_p_across_every_result_that_has_one() -> None
         holm_by_definition(primary), rel=1e-12
     )
     assert all(r["p_holm"] is None for r in report["results"] if r not in tested)
-    assert "Holm" in report["method"] and "unadjusted" in report["method"]
+    assert "Holm" in report["method"]
+    assert "unadjusted" in report["method"]
 
 
 def test_p_holm_of_the_pilot_is_the_two_primary_p_values_adjusted_together() -> None:

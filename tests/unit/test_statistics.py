@@ -272,7 +272,8 @@ def test_a_rise_is_an_increase_although_z_stays_negative() -> None:
     change = paired_change(pairs=_pairs([6.0, 4.0, 8.0, 3.0], [19.0, 20.0, 30.0, 12.0]))
     assert change.direction == "increase"
     assert change.wilcoxon is not None
-    assert change.wilcoxon.z is not None and change.wilcoxon.z < 0
+    assert change.wilcoxon.z is not None
+    assert change.wilcoxon.z < 0
     assert change.wilcoxon.w_plus == 10.0
 
 

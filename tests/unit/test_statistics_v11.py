@@ -270,7 +270,7 @@ def test_holm_agrees_with_its_definition_and_never_lowers_a_p(ps: list[float]) -
 
 @pytest.mark.parametrize("bad", [-0.1, 1.5, math.nan])
 def test_holm_refuses_a_p_outside_0_to_1(bad: float) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"p values? must be"):
         holm_adjust([0.5, bad])
 
 
@@ -354,7 +354,8 @@ def test_hodges_lehmann_returns_the_exact_median_for_differences_near_1e308(
 ) -> None:
     # before the guard the bisection met an infinite pair sum and never ended
     estimate = hodges_lehmann(differences)
-    assert estimate is not None and math.isfinite(estimate)
+    assert estimate is not None
+    assert math.isfinite(estimate)
     assert estimate == pytest.approx(float(_exact_walsh_median(differences)), rel=1e-15)
 
 
@@ -407,5 +408,5 @@ def test_a_published_basis_needs_no_spread_at_baseline() -> None:
 
 @pytest.mark.parametrize(("sd", "r"), [(0.0, 0.8), (-1.0, 0.8), (3.0, 1.0), (3.0, -0.2)])
 def test_a_reference_sd_or_reliability_out_of_range_is_refused(sd: float, r: float) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"reference_sd must be positive|reliability must be in"):
         reliable_change_index(pairs=[], reference_sd=sd, reliability=r, improvement="decrease")

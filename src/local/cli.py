@@ -123,20 +123,19 @@ def _rescore(args: argparse.Namespace) -> int:
 
     container = build(get_settings())
     container.trials.get(args.trial)
-    items = container.submissions.table.query_all(
-        pk=args.trial, index="by_trial", pk_name="trial_id", sk_name="trial_received"
+    result = container.scoring.rescore(args.trial)
+    for submission_id, error in result.failed.items():
+        print(f"{submission_id}: {error}", file=sys.stderr)
+    print(
+        json.dumps(
+            {
+                "submissions": result.submissions,
+                "newly_scored": result.newly_scored,
+                "failed": len(result.failed),
+            }
+        )
     )
-    done = failed = 0
-    for item in sorted(items, key=lambda i: (i["pk"], i["sk"])):
-        try:
-            outcome = container.scoring.process(item)
-        except Exception as exc:  # noqa: BLE001 - report every failure and go on
-            failed += 1
-            print(f"{item['submission_id']}: {type(exc).__name__}: {exc}", file=sys.stderr)
-            continue
-        done += outcome.scored
-    print(json.dumps({"submissions": len(items), "newly_scored": done, "failed": failed}))
-    return 1 if failed else 0
+    return 1 if result.failed else 0
 
 
 def _demo(args: argparse.Namespace) -> int:

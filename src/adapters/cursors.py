@@ -1,9 +1,9 @@
-"""Opaque page cursors for every paged listing.
+"""Opaque page cursors for every paged listing (the adapters own every key format).
 
 A cursor is the last key of the page it ends, base64url-encoded JSON, bound to one listing
 (its partition key). Cursors come back from clients, so decoding trusts nothing: any value
-that is not a cursor this listing issued, within the query's bounds, is refused as
-`BadCursor` (a 422 naming the ``cursor`` parameter), never passed to the table.
+that is not a cursor this listing issued, within the query's bounds, is refused as the
+domain's `BadCursor` (a 422 naming the ``cursor`` parameter), never passed to the table.
 """
 
 from __future__ import annotations
@@ -14,14 +14,12 @@ import json
 import re
 from collections.abc import Mapping
 
-__all__ = ["MAX_CURSOR_CHARS", "BadCursor", "decode_cursor", "encode_cursor"]
+from domain.errors import BadCursor
+
+__all__ = ["MAX_CURSOR_CHARS", "decode_cursor", "encode_cursor"]
 
 MAX_CURSOR_CHARS = 2000
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]+={0,2}")
-
-
-class BadCursor(ValueError):
-    """The cursor is malformed, forged, from another listing or outside the query's range."""
 
 
 def encode_cursor(last_key: Mapping[str, str]) -> str:
