@@ -183,17 +183,10 @@ class CallCounter:
 def container_of(app: Any) -> Any:
     """The composition root's container that `handlers.api` built its app around.
 
-    `handlers.api` keeps only `app` and `handler` at module level; every route closes over the
-    container `create_app` was given, so it is read from the submit route's closure.
+    `handlers.api` keeps only `app` and `handler` at module level; `create_app` keeps the
+    container it was given in `app.state`, where the routes' `ContainerDep` reads it.
     """
-    for route in getattr(app, "routes", ()):
-        endpoint = getattr(route, "endpoint", None)
-        code = getattr(endpoint, "__code__", None)
-        if code is None or "container" not in code.co_freevars:
-            continue
-        cells = dict(zip(code.co_freevars, endpoint.__closure__ or (), strict=True))
-        return cells["container"].cell_contents
-    raise LookupError("no route of the app closes over a container")
+    return app.state.container
 
 
 class LambdaContext:
