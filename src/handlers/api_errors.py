@@ -1,14 +1,16 @@
 """Every refusal as RFC 9457 problem+json, mapped once by exception class.
 
 Covers our service errors, FastAPI's own validation errors and 404/405, oversized bodies,
-and unexpected failures (500 with a request id, never internals).
+and unexpected failures (500 with a request id, never internals). `problems` declares them in
+the OpenAPI document: the `Problem` schema under application/problem+json, the media type they
+are sent with (`ProblemJSONResponse`).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -31,6 +33,30 @@ from services.rate_limit import RateLimited
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 MAX_BODY_BYTES = 256 * 1024
+PROBLEM_SCHEMA = "Problem"  # components/schemas/Problem: handlers.schemas.Problem
+
+#: What each refusal means, as the OpenAPI document says it (a route may say more).
+PROBLEM_DESCRIPTIONS: dict[int, str] = {
+    401: "no key, or an unknown, revoked or expired one",
+    403: "the key's role or trial does not allow this",
+    404: "not found",
+    405: "the path does not take this method (`Allow` lists those it takes)",
+    409: "conflict",
+    413: f"the body is over {MAX_BODY_BYTES // 1024} KiB",
+    422: "every invalid field, named in `errors`",
+    429: "too many requests from this key: retry after `Retry-After` seconds",
+    500: "an unexpected failure: `detail` quotes the request id",
+}
+_PROBLEM_HEADERS: dict[int, dict[str, Any]] = {
+    401: {"WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}}},
+    405: {"Allow": {"description": "the methods the path takes", "schema": {"type": "string"}}},
+    429: {
+        "Retry-After": {
+            "description": "seconds to wait before the next request",
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    },
+}
 
 _STATUS: dict[type[ServiceError], int] = {
     NotAuthenticated: 401,
@@ -40,6 +66,32 @@ _STATUS: dict[type[ServiceError], int] = {
     ValidationFailed: 422,
     RateLimited: 429,
 }
+
+
+def problems(
+    *statuses: int, described: Mapping[int, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for refusals: the Problem schema under application/problem+json.
+
+    `described` replaces the generic description of some statuses (what *this* route means
+    by a 404 or a 409). The `Problem` schema itself is added to the document's components by
+    `handlers.http.app` (FastAPI only collects schemas of `model`s, and a `model` would be
+    declared under application/json).
+    """
+    said = dict(described or {})
+    unknown = set(said) - set(statuses)
+    if unknown:
+        raise ValueError(f"described statuses {sorted(unknown)} are not among {statuses}")
+    return {
+        status: {
+            "description": said.get(status, PROBLEM_DESCRIPTIONS[status]),
+            "content": {
+                PROBLEM_MEDIA_TYPE: {"schema": {"$ref": f"#/components/schemas/{PROBLEM_SCHEMA}"}}
+            },
+            **({"headers": _PROBLEM_HEADERS[status]} if status in _PROBLEM_HEADERS else {}),
+        }
+        for status in statuses
+    }
 
 
 class ProblemJSONResponse(JSONResponse):

@@ -1,4 +1,10 @@
-"""Request and response models of the HTTP contract (they become the OpenAPI document)."""
+"""Request and response models of the HTTP contract (they become the OpenAPI document).
+
+Request models (`...In`, `...Patch`) refuse unknown fields and each carries an example body.
+Response models (`...Out` and the documents below them) describe exactly what the routes
+return today, field for field and in the same order; the routes' tests compare real answers
+with them (tests/integration/test_openapi_document.py).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +21,9 @@ from pydantic import (
     WithJsonSchema,
 )
 from pydantic_core import PydanticCustomError
+
+from domain.instruments import ChoiceOrientation, FormSource, Improvement
+from domain.statistics import ChangeCategory, Direction, PMethod
 
 TrialId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{2,62}$")]
 ParticipantId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
@@ -76,13 +85,39 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def example(body: dict[str, Any]) -> ConfigDict:
+    """The configuration that makes `body` a request model's example in the OpenAPI document.
+
+    (Merged with `Strict`'s: unknown fields stay refused.)
+    """
+    return ConfigDict(json_schema_extra={"examples": [body]})
+
+
+# -- refusals (RFC 9457 problem+json) -------------------------------------------------------
+
+
+class FieldError(BaseModel):
+    """One bad field of a refused request."""
+
+    loc: list[str | int] = Field(
+        description="where: 'body', 'query', 'path' or 'header', then field names and indices",
+        examples=[["body", "responses", "3"]],
+    )
+    msg: str = Field(description="what is wrong, in words a front end can show")
+    type: str = Field(description="a stable code for the kind of error", examples=["out_of_range"])
+
+
 class Problem(BaseModel):
-    type: str
+    """Every refusal: application/problem+json (RFC 9457)."""
+
+    type: str = Field(examples=["urn:cmt-collect:problem:validation-failed"])
     title: str
     status: int
     detail: str
-    instance: str | None = None
-    errors: list[dict[str, Any]] | None = None
+    instance: str | None = Field(default=None, description="the request's path")
+    errors: list[FieldError] | None = Field(
+        default=None, description="422 only: every bad field, never just the first"
+    )
 
 
 class Health(BaseModel):
@@ -90,17 +125,31 @@ class Health(BaseModel):
 
 
 class ComparisonIn(Strict):
+    model_config = example({"pre": "week-1", "post": "week-12"})
+
     pre: Timepoint
     post: Timepoint
 
 
+_PROTOCOL_EXAMPLE: dict[str, Any] = {
+    "timepoints": ["week-1", "week-6", "week-12"],
+    "schedule": {"hads": ["week-1", "week-12"], "diary": ["week-1", "week-6", "week-12"]},
+    "comparison": {"pre": "week-1", "post": "week-12"},
+}
+_ALERT_RULE_EXAMPLE: dict[str, Any] = {"instrument": "fscrs", "item": 9, "at_least": 3}
+
+
 class ProtocolIn(Strict):
+    model_config = example(_PROTOCOL_EXAMPLE)
+
     timepoints: list[Timepoint] = Field(min_length=1, max_length=200)
     schedule: dict[str, list[Timepoint]]
     comparison: ComparisonIn
 
 
 class AlertRuleIn(Strict):
+    model_config = example(_ALERT_RULE_EXAMPLE)
+
     instrument: str
     item: int
     at_least: int
@@ -152,6 +201,15 @@ class TrialIn(Strict):
     """PUT: on a new trial only `title` is required (the rest default, as documented); on an
     existing trial PUT replaces it and every field is required (PATCH changes some)."""
 
+    model_config = example(
+        {
+            "title": "CMT pilot",
+            "coordinator_emails": ["coordinator@example.org"],
+            "protocol": _PROTOCOL_EXAMPLE,
+            "alert_rules": [_ALERT_RULE_EXAMPLE],
+        }
+    )
+
     title: Title
     coordinator_emails: CoordinatorEmails | None = None
     protocol: ProtocolIn | None = None
@@ -160,6 +218,8 @@ class TrialIn(Strict):
 
 class TrialPatch(Strict):
     """PATCH: only the fields sent change; the result is validated as a whole."""
+
+    model_config = example({"coordinator_emails": ["coordinator@example.org"]})
 
     title: Title | None = None
     coordinator_emails: CoordinatorEmails | None = None
@@ -195,6 +255,8 @@ class TrialOut(BaseModel):
 
 
 class ApiKeyIn(Strict):
+    model_config = example({"role": "submitter", "label": "web front end"})
+
     role: Literal["coordinator", "submitter"]
     label: Annotated[str, StringConstraints(min_length=1, max_length=100)]
     expires_at: QueryTimestamp | None = Field(
@@ -229,10 +291,14 @@ class ApiKeyPage(BaseModel):
 
 
 class EnrolIn(Strict):
+    model_config = example({"participant_id": "P01"})
+
     participant_id: ParticipantId
 
 
 class StatusIn(Strict):
+    model_config = example({"status": "withdrawn", "reason": "moved away"})
+
     status: Literal["active", "withdrawn", "completed"]
     reason: Annotated[str, StringConstraints(max_length=500)] | None = None
 
@@ -257,6 +323,33 @@ class ParticipantProgress(ParticipantOut):
 
 
 class SubmissionIn(Strict):
+    model_config = example(
+        {
+            "participant_id": "P01",
+            "instrument": "hads",
+            "instrument_version": "1",
+            "timepoint": "week-1",
+            "completed_at": "2026-11-20T10:15:00Z",
+            "responses": {
+                "1": 2,
+                "2": 0,
+                "3": 3,
+                "4": 1,
+                "5": 2,
+                "6": 1,
+                "7": 0,
+                "8": 2,
+                "9": 1,
+                "10": 3,
+                "11": 2,
+                "12": 1,
+                "13": 2,
+                "14": 0,
+            },
+            "notes": None,
+        }
+    )
+
     participant_id: ParticipantId
     instrument: Annotated[str, StringConstraints(min_length=1, max_length=32)]
     instrument_version: Annotated[str, StringConstraints(min_length=1, max_length=16)] | None = None
@@ -303,3 +396,320 @@ class Erased(BaseModel):
         description="stored report versions that named the participant (the latest report "
         "is republished without them)"
     )
+
+
+class ParticipantList(BaseModel):
+    trial_id: str
+    participants: list[ParticipantProgress]
+
+
+# -- the instrument catalogue (domain.instruments.instrument_to_dict) -----------------------
+
+
+class BandOut(BaseModel):
+    min: int
+    max: int
+    label: str
+
+
+class SubscaleOut(BaseModel):
+    id: str
+    label: str
+    items: list[int] = Field(description="item numbers (1-based, printed order)")
+    max_missing: int = Field(description="items that may be skipped before no score is given")
+    range: list[int] = Field(min_length=2, max_length=2, description="[lowest, highest] score")
+    reliability_alpha: float | None
+    bands: list[BandOut]
+    improvement: Improvement = Field(description="which way scores move when people improve")
+
+
+class FormOptionOut(BaseModel):
+    code: str
+    label: str
+    score: int
+
+
+class FormItemOut(BaseModel):
+    """An answerable item; fields that do not apply to its type are null (options empty)."""
+
+    link_id: str
+    type: Literal["choice", "text"]
+    display_order: int
+    number: int | None
+    field: str | None
+    stem: str | None
+    text: str
+    options: list[FormOptionOut]
+    max_length: int | None
+
+
+class FormOut(BaseModel):
+    """The form a front end renders: every answerable item in display order."""
+
+    instrument: str
+    instrument_version: str
+    title: str
+    source: FormSource
+    stem: str | None
+    choice_orientation: ChoiceOrientation
+    copyright: str | None
+    items: list[FormItemOut]
+
+
+class InstrumentOut(BaseModel):
+    """One instrument definition (no licensed item wording)."""
+
+    id: str
+    version: str
+    title: str
+    citation: str
+    items: int = Field(description="number of items")
+    response_min: int
+    response_max: int
+    item_count: int
+    response_range: list[int] = Field(min_length=2, max_length=2)
+    anchors: list[str] = Field(description="generic labels of the responses, in score order")
+    reverse_items: list[int]
+    subscales: list[SubscaleOut]
+    missing_item_rule: str
+    item_labels: dict[str, str]
+    free_text: list[str] = Field(description="free-text fields of `notes` (the diary)")
+    free_text_max_chars: int | None
+    probe: str | None
+    sources: list[str]
+    form: FormOut
+
+
+class InstrumentCatalogue(BaseModel):
+    instruments: list[InstrumentOut] = Field(description="the current version of each")
+
+
+# -- results: scores, summary, codebook, alerts (services.reads) -----------------------------
+
+
+class SubscaleScoreOut(BaseModel):
+    score: float | None = Field(description="null when too many items were skipped")
+    prorated: bool
+    items_answered: int
+    items_missing: int
+    reason: str | None = Field(description="why there is no score (too_many_missing)")
+    band: str | None
+
+
+class ScoredSubmission(BaseModel):
+    submission_id: str
+    instrument: str
+    instrument_version: str
+    timepoint: str
+    completed_at: str
+    received_at: str
+    scored_at: str
+    supersedes: str | None
+    superseded_by: str | None
+    counts: bool = Field(description="the newest correction of its slot: the one that counts")
+    scores: dict[str, SubscaleScoreOut] = Field(description="subscale id -> score")
+
+
+class TimepointScores(BaseModel):
+    timepoint: str
+    submissions: list[ScoredSubmission]
+
+
+class ParticipantScores(BaseModel):
+    trial_id: str
+    participant_id: str
+    timepoints: list[TimepointScores] = Field(description="in protocol order")
+
+
+class Enrolment(BaseModel):
+    active: int
+    withdrawn: int
+    completed: int
+    total: int
+
+
+class AggregateOut(BaseModel):
+    instrument: str
+    timepoint: str
+    subscale: str
+    n: int
+    mean: float | None
+    sd: float | None = Field(description="sample SD (n - 1); null below 2 scores")
+
+
+class DiaryAdherence(BaseModel):
+    participant_id: str
+    status: str
+    weeks_submitted: int
+    weeks_due: int = Field(description="diary weeks begun since enrolment")
+    adherence: float | None = Field(description="submitted / due (at most 1); null if none due")
+
+
+class Summary(BaseModel):
+    trial_id: str
+    generated_at: str
+    enrolment: Enrolment
+    aggregates: list[AggregateOut] = Field(description="instrument × timepoint × subscale")
+    diary_adherence: list[DiaryAdherence]
+
+
+class CodebookColumn(BaseModel):
+    name: str
+    label: str
+    type: Literal["string", "integer", "number", "datetime", "boolean"]
+    range: list[int] | None = Field(min_length=2, max_length=2, description="[min, max]")
+    instrument: str | None
+    missing: str = Field(description="what an empty field means")
+
+
+class Codebook(BaseModel):
+    trial_id: str
+    layout: Literal["long", "wide"]
+    columns: list[CodebookColumn] = Field(description="in header order")
+
+
+class AlertOut(BaseModel):
+    participant_id: str
+    submission_id: str
+    instrument: str
+    timepoint: str
+    rule: AlertRuleOut
+    created_at: str
+    sent_at: str | None
+    sent_to: list[str]
+    suppressed: str | None = Field(
+        description="why no e-mail went out for a met rule (participant_rule_24h, "
+        "trial_hourly_cap), else null"
+    )
+
+
+class AlertLog(BaseModel):
+    trial_id: str
+    alerts: list[AlertOut] = Field(description="oldest first")
+
+
+# -- the pre/post report (services.prepost.build_report, services.reporting.publish) ----------
+
+
+class Descriptives(BaseModel):
+    mean: float | None
+    sd: float | None
+    median: float | None
+
+
+class WilcoxonOut(BaseModel):
+    n_nonzero: int
+    t: float | None = Field(description="the smaller rank sum")
+    w_plus: float | None
+    w_minus: float | None
+    z: float | None
+    p_two_sided: float | None = Field(description="normal approximation")
+    p_exact_two_sided: float | None = Field(description="exact (ties too), n_nonzero <= 50")
+    p_method_primary: PMethod | None = Field(description="which p the report leads with")
+
+
+class EffectSizes(BaseModel):
+    r_pairs: float | None
+    r_observations: float | None
+    rank_biserial: float | None
+
+
+class RciOut(BaseModel):
+    participant_id: str
+    rci: float
+    category: ChangeCategory
+
+
+class ReliableChange(BaseModel):
+    """Jacobson & Truax's reliable change, on a published basis or the trial's sample."""
+
+    basis: Literal["published", "sample"]
+    basis_note: str | None = Field(default=None, description="sample basis only: why")
+    reference_sd: float
+    reference_sd_source: str | None
+    reference_sd_sample: str | None
+    reliability: float
+    reliability_kind: str
+    reliability_interval: str | None
+    reliability_source: str | None
+    reliability_sample: str | None
+    alpha: float | None
+    s_diff: float
+    critical_value: float
+    improved: int
+    no_reliable_change: int
+    deteriorated: int
+    participants: list[RciOut]
+
+
+class Exclusion(BaseModel):
+    participant_id: str
+    reason: str
+
+
+class Sensitivity(BaseModel):
+    """The same statistics over all available pairs, withdrawn participants included."""
+
+    population: str
+    withdrawn_pairs: int
+    n_pairs: int
+    pre: Descriptives
+    post: Descriptives
+    wilcoxon: WilcoxonOut | None
+    direction: Direction | None
+    effect_size_r: float | None
+    effect_sizes: EffectSizes
+    hodges_lehmann_median_change: float | None
+    reason: str | None
+    prorated_pairs: int
+
+
+class ReportResult(BaseModel):
+    """One instrument × subscale; statistics null (and `reason` set) when not computable."""
+
+    instrument: str
+    subscale: str
+    subscale_label: str
+    n_pairs: int
+    pre: Descriptives
+    post: Descriptives
+    wilcoxon: WilcoxonOut | None
+    direction: Direction | None = Field(description="from W+ against W-; null with no pair")
+    effect_size_r: float | None = Field(description="z / sqrt(n_pairs)")
+    effect_sizes: EffectSizes
+    p_holm: float | None = Field(description="the primary p, Holm-adjusted across the report")
+    hodges_lehmann_median_change: float | None
+    prorated_pairs: int
+    reliable_change: ReliableChange | None
+    excluded: list[Exclusion] = Field(description="every participant not paired, and why")
+    reason: str | None
+    sensitivity: Sensitivity
+
+
+class ReportParticipants(BaseModel):
+    enrolled: int
+    withdrawn: int
+    completed: int = Field(description="not withdrawn, and pairable on a compared instrument")
+    active: int
+
+
+class ReportArtifacts(BaseModel):
+    """Where the report was published (S3 URIs)."""
+
+    json_: str = Field(alias="json")
+    dated_json: str
+    csv: str
+    figures: dict[str, str] = Field(description="instrument id -> SVG figure")
+
+
+class PrePostReport(BaseModel):
+    """The pre/post report (API.md, "The pre/post report" and its v1.1 fields)."""
+
+    trial_id: str
+    generated_at: str
+    software_version: str
+    comparison: ComparisonOut
+    method: str
+    participants: ReportParticipants
+    results: list[ReportResult]
+    artifacts: ReportArtifacts
