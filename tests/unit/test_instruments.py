@@ -424,26 +424,48 @@ def test_every_catalogued_alpha_says_it_is_internal_consistency_and_from_which_s
 
 
 # Test-retest reliabilities as the catalogue quotes them from their sources (Herrmann 1997,
-# review of HADS validation data: 0-2 weeks r = .84 anxiety, .85 depression); none other
-# was found, and no published reference SD, so every subscale falls back to the sample.
+# review of HADS validation data, via ERABI Table 17.27: 0-2 weeks r = .84 anxiety, .85
+# depression). A search of the stored public pages, documentation and code for published
+# reference SDs (e.g. Crawford, Henry, Crombie & Taylor 2001 for the HADS; Baiao et al. 2015
+# for the FSCRS) and for test-retest reliabilities of the FSCS, FSCRS, OAS, SCS and SBS found
+# none whose figures could be read and quoted, so no subscale has a published basis and every
+# one falls back to the sample.
 TEST_RETEST = {("hads", "anxiety"): 0.84, ("hads", "depression"): 0.85}
+REFERENCE_SD: dict[tuple[str, str], float] = {}
+
+
+def _quoted_passages(source: str) -> list[str]:
+    """The passages of `source` between single quotes: what was copied from the source read."""
+    return source.split("'")[1::2]
 
 
 def test_published_reference_values_are_the_sourced_ones_and_each_quotes_its_source() -> None:
-    found = {}
+    test_retest, reference_sd = {}, {}
     for instrument in CATALOGUE.instruments():
         for sub in instrument.subscales:
+            where = (instrument.id, sub.id)
             if sub.test_retest is not None:
-                found[(instrument.id, sub.id)] = sub.test_retest
-                assert sub.test_retest_source
-                assert str(sub.test_retest) in sub.test_retest_source
-                assert sub.test_retest_interval
-                assert sub.test_retest_sample
+                test_retest[where] = sub.test_retest
+                assert sub.test_retest_source, where
+                quoted = _quoted_passages(sub.test_retest_source)
+                assert any(str(sub.test_retest) in q for q in quoted), where
+                assert sub.test_retest_interval, where
+                assert sub.test_retest_sample, where
             if sub.reference_sd is not None:
-                assert sub.reference_sd_source
-                assert str(sub.reference_sd) in sub.reference_sd_source
-            assert sub.published_reliable_change_basis is None
-    assert found == TEST_RETEST
+                reference_sd[where] = sub.reference_sd
+                assert sub.reference_sd_source, where
+                quoted = _quoted_passages(sub.reference_sd_source)
+                assert any(str(sub.reference_sd) in q for q in quoted), where
+                assert sub.reference_sd_sample, where
+            assert sub.published_reliable_change_basis is None, where
+    assert test_retest == TEST_RETEST
+    assert reference_sd == REFERENCE_SD
+
+
+def test_a_reference_value_is_only_taken_as_quoted_when_a_quoted_passage_holds_it() -> None:
+    source = "Herrmann (1997), via ERABI: 'at 0-2 weeks (r=0.84)'; elsewhere 0.91"
+    assert any("0.84" in q for q in _quoted_passages(source))
+    assert not any("0.91" in q for q in _quoted_passages(source))
 
 
 def _subscale(**fields: Any) -> Subscale:
