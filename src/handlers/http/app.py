@@ -32,6 +32,7 @@ from handlers.api_errors import (
 )
 from handlers.http import audit, instruments, meta, participants, results, submissions, trials
 from handlers.http.dependencies import authorize_unparsed, get_container
+from handlers.http.docs import install_offline_docs
 from handlers.http.request_log import RequestLogMiddleware
 from handlers.settings import SOFTWARE_VERSION
 from handlers.wiring import Container
@@ -84,6 +85,8 @@ def create_app(container: Container) -> FastAPI:
         description=DESCRIPTION,
         generate_unique_id_function=operation_id,
         responses=problems(405, 500),
+        docs_url=None,  # /docs and /redoc without a CDN: install_offline_docs
+        redoc_url=None,
     )
     app.state.container = container
     app.router.route_class = UnicodeCheckedRoute
@@ -95,6 +98,7 @@ def create_app(container: Container) -> FastAPI:
     app.add_middleware(PrivateResponseMiddleware)  # outermost: the 500s carry it too
     for module in ROUTERS:
         app.include_router(module.router)
+    install_offline_docs(app)
     return app
 
 
