@@ -45,7 +45,10 @@ PARSE_ERROR = "There was an error parsing the body"  # FastAPI's 400 for unparsa
 DESCRIPTION = (
     "Collection and analysis API for Compassionate Mind Training trials. Every error is "
     "application/problem+json (RFC 9457, schema `Problem`); a request body over 256 KiB is "
-    "refused with 413 on any route."
+    "refused with 413 on any route. Browsers on an allowed origin (deployment configuration) "
+    "may call every route: preflights allow GET, POST, PUT, PATCH, DELETE and the headers "
+    "Authorization, Content-Type, Idempotency-Key and Prefer, cached 600 s; pages may read "
+    "Location, Retry-After and WWW-Authenticate; other origins get no CORS headers."
 )
 # schemas the routes refer to by name but FastAPI does not collect (no route has them as a model)
 _CSV_EXPORT_SCHEMA = {
