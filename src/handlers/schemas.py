@@ -132,10 +132,22 @@ class ComparisonIn(Strict):
 
 
 _PROTOCOL_EXAMPLE: dict[str, Any] = {
-    "timepoints": ["week-1", "week-6", "week-12"],
-    "schedule": {"hads": ["week-1", "week-12"], "diary": ["week-1", "week-6", "week-12"]},
-    "comparison": {"pre": "week-1", "post": "week-12"},
+    "timepoints": ["baseline", "week-6", "week-12"],
+    "schedule": {"hads": ["baseline", "week-12"], "diary": ["baseline", "week-6", "week-12"]},
+    "comparison": {"pre": "baseline", "post": "week-12"},
+    "timing": {"baseline": {"offset_days": 0, "window_days": 3}},
 }
+
+
+class TimingIn(Strict):
+    """When a timepoint falls: `offset_days` after enrolment, +/- `window_days` (whole days)."""
+
+    model_config = example({"offset_days": 0, "window_days": 3})
+
+    offset_days: int = Field(description="days after enrolment (0-3660)")
+    window_days: int = Field(description="days either side that still count as on time (0-366)")
+
+
 _ALERT_RULE_EXAMPLE: dict[str, Any] = {"instrument": "fscrs", "item": 9, "at_least": 3}
 
 
@@ -145,6 +157,12 @@ class ProtocolIn(Strict):
     timepoints: list[Timepoint] = Field(min_length=1, max_length=200)
     schedule: dict[str, list[Timepoint]]
     comparison: ComparisonIn
+    timing: dict[Timepoint, TimingIn] | None = Field(
+        default=None,
+        description="optional timing per timepoint; the others take the defaults (week-N at "
+        "7 (N - 1) days +/- 3, follow-up at 182 days +/- 14). A scheduled timepoint with no "
+        "default (not week-N or follow-up) must be given one.",
+    )
 
 
 class AlertRuleIn(Strict):
@@ -232,10 +250,18 @@ class ComparisonOut(BaseModel):
     post: str
 
 
+class TimingOut(BaseModel):
+    offset_days: int
+    window_days: int
+
+
 class ProtocolOut(BaseModel):
     timepoints: list[str]
     schedule: dict[str, list[str]]
     comparison: ComparisonOut
+    timing: dict[str, TimingOut] = Field(
+        description="every timepoint's timing, the defaults included (in timepoint order)"
+    )
 
 
 class AlertRuleOut(BaseModel):
