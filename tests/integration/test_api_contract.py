@@ -151,6 +151,16 @@ def test_the_openapi_document_lists_every_route_of_the_contract(client):
         "/v1/trials/{trial_id}/codebook": {"get"},
         "/v1/trials/{trial_id}/alerts": {"get"},
         "/v1/trials/{trial_id}/audit": {"get"},
+        # v1.1: participant access, forms and FHIR
+        "/v1/trials/{trial_id}/participants/{participant_id}/access-codes": {"post"},
+        "/v1/trials/{trial_id}/participants/{participant_id}/tokens": {"delete"},
+        "/v1/access/exchange": {"post"},
+        "/v1/me": {"get"},
+        "/v1/me/token": {"delete"},
+        "/v1/me/questionnaires/{instrument_id}": {"get"},
+        "/v1/trials/{trial_id}/instrument-texts/{instrument_id}": {"put"},
+        "/v1/trials/{trial_id}/questionnaires/{instrument_id}": {"get"},
+        "/v1/trials/{trial_id}/fhir/QuestionnaireResponse": {"post"},
     }
     assert {p: set(ops) for p, ops in paths.items()} == expected
 
