@@ -175,7 +175,9 @@ def _timepoint_due(
             ]
         )
     trial = container.trials.get_cached(trial_id)
-    due = container.participants.due_timepoint(trial, token.participant, instrument_id)
+    # read afresh: the token's own record may be up to 5 s old (a slot just scored)
+    participant = container.participants.get(trial, token.participant.participant_id)
+    due = container.participants.due_timepoint(trial, participant, instrument_id)
     if due is None:
         raise ValidationFailed(
             [

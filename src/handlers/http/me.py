@@ -12,11 +12,13 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
+from domain.trial import Participant, Trial
 from handlers import schemas
 from handlers.api_errors import UnicodeCheckedRoute, problems
 from handlers.http.dependencies import ContainerDep, Me
 from handlers.http.fhir_responses import FhirJSONResponse
 from handlers.http.participants import schedule_out
+from services.access import TokenHolder
 from services.audit import Actor
 
 router = APIRouter(
@@ -37,11 +39,17 @@ TimepointQuery = Annotated[
 ]
 
 
+def _now_read(holder: TokenHolder, container: ContainerDep) -> tuple[Trial, Participant]:
+    """The token's trial and its participant read afresh (one GetItem): the token's own
+    record may be up to 5 s old, and a schedule must show a slot done once it is scored."""
+    trial = container.trials.get_cached(holder.participant.trial_id)
+    return trial, container.participants.get(trial, holder.participant.participant_id)
+
+
 @router.get("/v1/me", response_model=schemas.MeOut)
 def get_me(holder: Me, container: ContainerDep) -> schemas.MeOut:
     """The participant's trial title, status and schedule (windows and states); no scores."""
-    participant = holder.participant
-    trial = container.trials.get_cached(participant.trial_id)
+    trial, participant = _now_read(holder, container)
     return schemas.MeOut(
         trial_id=trial.trial_id,
         trial_title=trial.title,
@@ -74,10 +82,10 @@ def get_my_questionnaire(
     timepoint: TimepointQuery = None,
 ) -> Response:
     """The trial's FHIR Questionnaire of an instrument, issued for the timepoint due now."""
-    participant = holder.participant
-    trial = container.trials.get_cached(participant.trial_id)
+    trial = container.trials.get_cached(holder.participant.trial_id)
     if timepoint is None:
         container.questionnaires.scheduled_instrument(trial, instrument_id)
+        _, participant = _now_read(holder, container)
         timepoint = container.participants.due_timepoint(trial, participant, instrument_id)
     resource = container.questionnaires.questionnaire(trial, instrument_id, timepoint=timepoint)
     return FhirJSONResponse(resource)
