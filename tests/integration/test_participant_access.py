@@ -410,3 +410,18 @@ def test_the_participant_list_is_paged_in_code_order_with_a_cursor(world: World)
         f"/v1/trials/{TRIAL}/participants", headers=keys.coordinator, params={"limit": 0}
     )
     assert_problem(r, 422)
+
+
+def test_a_token_whose_participant_was_erased_elsewhere_is_401_at_once_on_me(
+    world: World,
+) -> None:
+    """Another function instance erased them: this one still trusts the token for up to 5 s,
+    but /v1/me reads the participant afresh and finds the token ended with them."""
+    keys = make_trial(world.client, world.container, TRIAL, participants=("P01",))
+    token = token_of(world, access_code(world.client, keys.coordinator, TRIAL, "P01"))
+    assert world.client.get("/v1/me", headers=token).status_code == 200  # the token is cached
+    world.stores.participants.delete_participant(TRIAL, "P01")
+
+    r = world.client.get("/v1/me", headers=token)
+    assert_problem(r, 401)
+    assert r.headers["www-authenticate"].startswith("Bearer")

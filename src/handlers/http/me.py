@@ -20,6 +20,7 @@ from handlers.http.fhir_responses import FhirJSONResponse
 from handlers.http.participants import schedule_out
 from services.access import TokenHolder
 from services.audit import Actor
+from services.errors import NotAuthenticated, NotFound
 
 router = APIRouter(
     tags=["participant"],
@@ -43,7 +44,10 @@ def _now_read(holder: TokenHolder, container: ContainerDep) -> tuple[Trial, Part
     """The token's trial and its participant read afresh (one GetItem): the token's own
     record may be up to 5 s old, and a schedule must show a slot done once it is scored."""
     trial = container.trials.get_cached(holder.participant.trial_id)
-    return trial, container.participants.get(trial, holder.participant.participant_id)
+    try:
+        return trial, container.participants.get(trial, holder.participant.participant_id)
+    except NotFound:  # erased since the token was read: the token ended with them
+        raise NotAuthenticated("unknown or ended participant token") from None
 
 
 @router.get("/v1/me", response_model=schemas.MeOut)
