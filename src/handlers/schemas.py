@@ -634,7 +634,7 @@ class AlertLog(BaseModel):
     alerts: list[AlertOut] = Field(description="oldest first")
 
 
-# -- the pre/post report (services.prepost.build_report, services.reporting.publish) ----------
+# -- the pre/post report (domain.report.build_report, rendered by services.prepost.to_json) ---
 
 
 class Descriptives(BaseModel):
