@@ -214,6 +214,27 @@ def make_trial(
     )
 
 
+def access_code(
+    client: TestClient, coordinator: dict[str, str], trial_id: str, participant_id: str
+) -> str:
+    """A new one-time enrolment code for an enrolled participant (the coordinator's route)."""
+    r = client.post(
+        f"/v1/trials/{trial_id}/participants/{participant_id}/access-codes", headers=coordinator
+    )
+    assert r.status_code == 201, r.text
+    return str(r.json()["code"])
+
+
+def participant_token(
+    client: TestClient, coordinator: dict[str, str], trial_id: str, participant_id: str
+) -> dict[str, str]:
+    """Bearer headers of a fresh participant token: a code issued, then exchanged."""
+    code = access_code(client, coordinator, trial_id, participant_id)
+    r = client.post("/v1/access/exchange", json={"code": code})
+    assert r.status_code == 201, r.text
+    return bearer(r.json()["participant_token"])
+
+
 HADS_EXAMPLE = {
     "1": 2,
     "2": 0,

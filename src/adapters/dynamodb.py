@@ -145,7 +145,11 @@ class DynamoTable:
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
         return_new: bool = False,
+        return_old: bool = False,
     ) -> dict[str, Any] | None:
+        """Update one item; with `return_new` (`return_old`) the item after (before) it."""
+        if return_new and return_old:
+            raise ValueError("an update returns the item after it or before it, not both")
         kwargs: dict[str, Any] = {
             "TableName": self.name,
             "Key": serialize(key),
@@ -157,8 +161,8 @@ class DynamoTable:
             kwargs["ExpressionAttributeNames"] = dict(names)
         if values:
             kwargs["ExpressionAttributeValues"] = serialize_values(values)
-        if return_new:
-            kwargs["ReturnValues"] = "ALL_NEW"
+        if return_new or return_old:
+            kwargs["ReturnValues"] = "ALL_NEW" if return_new else "ALL_OLD"
         try:
             response = self.client.update_item(**kwargs)
         except ClientError as exc:
@@ -174,18 +178,24 @@ class DynamoTable:
         *,
         condition: str | None = None,
         values: Mapping[str, Any] | None = None,
-    ) -> None:
+        return_old: bool = False,
+    ) -> dict[str, Any] | None:
+        """Delete one item; with `return_old` the item as it was (None if there was none)."""
         kwargs: dict[str, Any] = {"TableName": self.name, "Key": serialize(key)}
         if condition:
             kwargs["ConditionExpression"] = condition
         if values:
             kwargs["ExpressionAttributeValues"] = serialize_values(values)
+        if return_old:
+            kwargs["ReturnValues"] = "ALL_OLD"
         try:
-            self.client.delete_item(**kwargs)
+            response = self.client.delete_item(**kwargs)
         except ClientError as exc:
             if _is_condition_failure(exc):
                 raise ConditionFailed(None) from None
             raise
+        attributes = response.get("Attributes")
+        return deserialize(attributes) if attributes else None
 
     def query_page(
         self,

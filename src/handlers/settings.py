@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata
 
+from domain.fhir import questionnaire_url
+
 
 def software_version(environ: Mapping[str, str] | None = None) -> str:
     """The installed package's version (pyproject.toml); in a Lambda package, which carries
@@ -31,6 +33,11 @@ class ConfigurationError(RuntimeError):
     """A required environment variable is missing or malformed."""
 
 
+#: The FHIR canonical base when CMT_FHIR_BASE is not set: stable, never resolvable (RFC 2606
+#: reserves .invalid). A deployment that hands out Questionnaires sets its own, once.
+DEFAULT_FHIR_BASE = "https://cmt-collect.invalid/fhir"
+
+
 @dataclass(frozen=True)
 class Settings:
     main_table: str
@@ -45,6 +52,17 @@ class Settings:
     alert_emails_per_trial_hour: int = 20
     key_requests_per_second: float = 10.0
     key_request_burst: int = 50
+    fhir_base: str = DEFAULT_FHIR_BASE
+    exchange_source_per_second: float = 0.2
+    exchange_source_burst: int = 20
+    exchange_per_second: float = 5.0
+    exchange_burst: int = 20
+
+    def __post_init__(self) -> None:
+        try:
+            questionnaire_url(base=self.fhir_base, instrument_id="hads")
+        except ValueError as exc:
+            raise ConfigurationError(f"CMT_FHIR_BASE: {exc}") from None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -67,6 +85,10 @@ class Settings:
             alert_cap = int(env.get("CMT_ALERT_EMAILS_PER_TRIAL_HOUR", "20"))
             key_rate = float(env.get("CMT_KEY_REQUESTS_PER_SECOND", "10"))
             key_burst = int(env.get("CMT_KEY_REQUEST_BURST", "50"))
+            exchange_source_rate = float(env.get("CMT_EXCHANGE_SOURCE_PER_SECOND", "0.2"))
+            exchange_source_burst = int(env.get("CMT_EXCHANGE_SOURCE_BURST", "20"))
+            exchange_rate = float(env.get("CMT_EXCHANGE_PER_SECOND", "5"))
+            exchange_burst = int(env.get("CMT_EXCHANGE_BURST", "20"))
         except ValueError as exc:
             raise ConfigurationError(f"numeric settings must be numbers: {exc}") from exc
         return cls(
@@ -82,6 +104,11 @@ class Settings:
             alert_emails_per_trial_hour=alert_cap,
             key_requests_per_second=key_rate,
             key_request_burst=key_burst,
+            fhir_base=env.get("CMT_FHIR_BASE") or DEFAULT_FHIR_BASE,
+            exchange_source_per_second=exchange_source_rate,
+            exchange_source_burst=exchange_source_burst,
+            exchange_per_second=exchange_rate,
+            exchange_burst=exchange_burst,
         )
 
 

@@ -14,12 +14,14 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from adapters.access_store import AccessTable
 from adapters.aggregate_store import AggregateTable
 from adapters.alert_store import AlertTable
 from adapters.audit_store import AuditTable
 from adapters.dynamodb import DynamoTable
 from adapters.emf_metrics import EmfMetrics
 from adapters.idempotency_store import IdempotencyTable
+from adapters.instrument_text_store import InstrumentTextTable
 from adapters.key_store import KeyTable
 from adapters.participant_store import ParticipantTable
 from adapters.s3_reports import ReportBucket
@@ -29,12 +31,14 @@ from adapters.ses_mail import SesMailer
 from adapters.submission_store import SubmissionTable
 from adapters.trial_store import TrialTable
 from handlers.settings import SOFTWARE_VERSION, Settings
+from services.access import AccessService
 from services.audit import AuditLog
 from services.auth import KeyService
 from services.clock import Clock, utc_now
 from services.erasure import ErasureService
 from services.participants import ParticipantService
 from services.ports import TrialStores
+from services.questionnaires import QuestionnaireService
 from services.rate_limit import RateLimiter, RatePolicy
 from services.reads import Reads
 from services.reporting import ReportService
@@ -80,6 +84,8 @@ class Adapters:
     ses: Any
     stores: TrialStores
     keys: KeyTable
+    access: AccessTable
+    instrument_texts: InstrumentTextTable
     audit: AuditTable
     reports: ReportBucket
     mailer: SesMailer
@@ -107,6 +113,8 @@ def build_adapters(settings: Settings, *, session: boto3.session.Session | None 
             idempotency=IdempotencyTable(main),
         ),
         keys=KeyTable(main),
+        access=AccessTable(main),
+        instrument_texts=InstrumentTextTable(main),
         audit=AuditTable(main),
         reports=ReportBucket(s3, settings.reports_bucket),
         mailer=SesMailer(ses, settings.mail_sender, settings.outbox_dir),
@@ -121,9 +129,13 @@ class Container:
     settings: Settings
     audit: AuditLog
     keys: KeyService
-    key_limits: RateLimiter
+    key_limits: RateLimiter  # per key and per participant token
+    access: AccessService
+    exchange_by_source: RateLimiter  # code exchanges per source address
+    exchange_all: RateLimiter  # code exchanges of this function instance
     trials: TrialService
     participants: ParticipantService
+    questionnaires: QuestionnaireService
     submit: SubmissionService
     reads: Reads
     reporting: ReportService
@@ -142,6 +154,10 @@ def build(
     a = adapters or build_adapters(settings, session=session)
     stores = a.stores
     audit = AuditLog(a.audit, clock)
+    trials = TrialService(stores.trials, clock, settings.trial_cache_seconds)
+    access = AccessService(
+        a.access, trials=trials.get_cached, clock=clock, cache_seconds=settings.key_cache_seconds
+    )
     reporting = ReportService(
         trials=stores.trials,
         participants=stores.participants,
@@ -158,8 +174,19 @@ def build(
         key_limits=RateLimiter(
             RatePolicy(settings.key_requests_per_second, settings.key_request_burst)
         ),
-        trials=TrialService(stores.trials, clock, settings.trial_cache_seconds),
-        participants=ParticipantService(stores.participants, clock),
+        access=access,
+        exchange_by_source=RateLimiter(
+            RatePolicy(settings.exchange_source_per_second, settings.exchange_source_burst)
+        ),
+        exchange_all=RateLimiter(RatePolicy(settings.exchange_per_second, settings.exchange_burst)),
+        trials=trials,
+        participants=ParticipantService(stores.participants, clock, access),
+        questionnaires=QuestionnaireService(
+            a.instrument_texts,
+            base=settings.fhir_base,
+            clock=clock,
+            cache_seconds=settings.trial_cache_seconds,
+        ),
         submit=SubmissionService(
             stores.submissions, stores.participants, stores.idempotency, clock
         ),

@@ -9,27 +9,31 @@ bad cursor is `BadCursor`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from domain.aggregates import Counted, Moments
 from domain.submissions import IdempotencyClaim, ScoreRecord, SubmissionInfo, SubmissionRecord
 from domain.trial import (
+    AccessCode,
     AlertRecord,
     ApiKey,
     AuditEvent,
     Participant,
     ParticipantStatus,
+    ParticipantToken,
     Slot,
     Trial,
 )
 
 __all__ = [
+    "AccessStore",
     "AggregateStore",
     "AlertStore",
     "AuditStore",
     "IdempotencyStore",
+    "InstrumentTextStore",
     "KeyStore",
     "Mailer",
     "Metrics",
@@ -82,9 +86,64 @@ class ParticipantStore(Protocol):
 
     def list_participants(self, trial_id: str) -> list[Participant]: ...
 
+    def participants_page(
+        self, trial_id: str, *, limit: int, cursor: str | None
+    ) -> tuple[list[Participant], str | None]: ...
+
     def mark_done(self, trial_id: str, participant_id: str, slot: Slot) -> bool: ...
 
     def delete_participant(self, trial_id: str, participant_id: str) -> None: ...
+
+
+class AccessStore(Protocol):
+    """Enrolment codes and participant tokens, each stored only as a hash."""
+
+    def issue_code(self, code_hash: str, code: AccessCode) -> bool: ...
+
+    def code(self, code_hash: str) -> AccessCode | None: ...
+
+    def exchange_code(
+        self,
+        code_hash: str,
+        code: AccessCode,
+        *,
+        token_hash: str,
+        token: ParticipantToken,
+        now: str,
+    ) -> tuple[Participant, dict[str, ParticipantToken]] | None: ...
+
+    def drop_tokens(
+        self, trial_id: str, participant_id: str, token_hashes: Iterable[str]
+    ) -> None: ...
+
+    def token_holder(
+        self, *, trial_id: str, participant_id: str, token_hash: str
+    ) -> tuple[Participant, ParticipantToken] | None: ...
+
+    def revoke_token(self, *, trial_id: str, participant_id: str, token_hash: str) -> bool: ...
+
+    def revoke_access(
+        self, trial_id: str, participant_id: str, *, with_code: bool
+    ) -> int | None: ...
+
+
+class InstrumentTextStore(Protocol):
+    """A trial's licensed wording per instrument version (as upload bodies)."""
+
+    def put_texts(
+        self,
+        *,
+        trial_id: str,
+        instrument_id: str,
+        version: str,
+        texts: Mapping[str, Any],
+        updated_at: str,
+        key_id: str,
+    ) -> bool: ...
+
+    def get_texts(
+        self, *, trial_id: str, instrument_id: str, version: str
+    ) -> dict[str, Any] | None: ...
 
 
 class SubmissionStore(Protocol):

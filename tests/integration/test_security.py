@@ -558,6 +558,26 @@ def _plausible_body(method: str, path: str) -> dict[str, Any] | None:
     return None
 
 
+#: What a submitter key may do in its own trial (v1.1: read the Questionnaires it renders,
+#: and submit natively or as FHIR; the FHIR body here is a native one, so it is refused 422).
+SUBMITTER_MAY = {
+    ("POST", "/v1/trials/{trial_id}/submissions"): 201,
+    ("GET", "/v1/trials/{trial_id}/questionnaires/{instrument_id}"): 200,
+    ("POST", "/v1/trials/{trial_id}/fhir/QuestionnaireResponse"): 422,
+}
+
+
+def assert_forbidden(response: Any, template: str) -> None:
+    """403: problem+json, or on the FHIR route an OperationOutcome saying the same."""
+    if "/fhir/" in template:
+        assert response.status_code == 403, response.text
+        assert response.headers["content-type"] == "application/fhir+json"
+        assert [i["code"] for i in response.json()["issue"]] == ["forbidden"]
+        return
+    problem = assert_problem(response, 403)
+    assert set(problem) <= {"type", "title", "status", "detail", "instance"}
+
+
 def test_a_submitter_key_can_only_submit_and_only_to_its_own_trial(stack: Stack) -> None:
     client = stack.client
     admin = stack.container.keys.create(role="admin", trial_id="*", label="test").api_key
@@ -573,17 +593,20 @@ def test_a_submitter_key_can_only_submit_and_only_to_its_own_trial(stack: Stack)
             continue
         for trial in (TRIAL, OTHER_TRIAL):
             path = template.format(
-                trial_id=trial, participant_id="P01", key_id="k_0000000000000000"
+                trial_id=trial,
+                participant_id="P01",
+                key_id="k_0000000000000000",
+                instrument_id="hads",
             )
             r = client.request(
                 method, path, headers=a.submitter, json=_plausible_body(method, template)
             )
             seen.append((method, path, r.status_code))
-            if trial == TRIAL and method == "POST" and template.endswith("/submissions"):
-                assert r.status_code == 201, r.text  # what a submitter key is for
+            if trial == TRIAL and (method, template) in SUBMITTER_MAY:
+                # what a submitter key is for
+                assert r.status_code == SUBMITTER_MAY[method, template], r.text
                 continue
-            problem = assert_problem(r, 403)
-            assert set(problem) <= {"type", "title", "status", "detail", "instance"}
+            assert_forbidden(r, template)
     # B saw nothing change: same items, no submission stored for it
     b_after = scan(stack.aws["dynamodb"], conftest.NAMES.main_table)
     changed = [
@@ -596,12 +619,15 @@ def test_a_submitter_key_can_only_submit_and_only_to_its_own_trial(stack: Stack)
     for method, template, needs_key in routes:
         if needs_key:
             path = template.format(
-                trial_id=OTHER_TRIAL, participant_id="P01", key_id="k_0000000000000000"
+                trial_id=OTHER_TRIAL,
+                participant_id="P01",
+                key_id="k_0000000000000000",
+                instrument_id="hads",
             )
             r = client.request(
                 method, path, headers=a.coordinator, json=_plausible_body(method, template)
             )
-            assert_problem(r, 403)
+            assert_forbidden(r, template)
     assert b.coordinator != a.coordinator
     assert len(seen) >= 30
 

@@ -352,6 +352,7 @@ def test_http_api_sends_every_path_to_the_api_function_with_throttling_and_acces
         ("/v1/trials/{trial_id}/submissions", "post"),
         ("/v1/trials/{trial_id}/export.csv", "get"),
         ("/v1/trials/{trial_id}/reports/pre-post", "post"),
+        ("/v1/access/exchange", "post"),  # no key: the ceiling on guessing codes
     }
     assert set(body["paths"]) == {"/", "/{proxy+}"} | {path for path, _ in throttled}
     for name, path in body["paths"].items():
@@ -373,6 +374,10 @@ def test_http_api_sends_every_path_to_the_api_function_with_throttling_and_acces
     assert set(route_settings) == {f"{m.upper()} {p}" for p, m in throttled}
     assert route_settings["POST /v1/trials/{trial_id}/submissions"]["ThrottlingRateLimit"] == {
         "Ref": "SubmissionThrottleRate"
+    }
+    assert route_settings["POST /v1/access/exchange"] == {
+        "ThrottlingRateLimit": {"Ref": "ExchangeThrottleRate"},
+        "ThrottlingBurstLimit": {"Ref": "ExchangeThrottleBurst"},
     }
     (api,) = [
         r
