@@ -218,6 +218,32 @@ class DynamoTable:
         last = response.get("LastEvaluatedKey")
         return items, (deserialize(last) if last else None)
 
+    def count(self, *, pk: str, prefix: str, at_most: int) -> int:
+        """How many items of `pk` start with `prefix`, counted up to `at_most` only.
+
+        Query with Select=COUNT and Limit: DynamoDB reads (and bills) only the items it
+        counts, so a bound keeps the cost of asking "is this trial large?" bounded too.
+        """
+        counted = 0
+        start: dict[str, Any] | None = None
+        while counted < at_most:
+            kwargs: dict[str, Any] = {
+                "TableName": self.name,
+                "KeyConditionExpression": "#pk = :pk AND begins_with(#sk, :prefix)",
+                "ExpressionAttributeNames": {"#pk": "pk", "#sk": "sk"},
+                "ExpressionAttributeValues": serialize_values({":pk": pk, ":prefix": prefix}),
+                "Select": "COUNT",
+                "Limit": at_most - counted,
+            }
+            if start:
+                kwargs["ExclusiveStartKey"] = start
+            response = self.client.query(**kwargs)
+            counted += int(response.get("Count", 0))
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                break
+        return min(counted, at_most)
+
     def query_all(self, **kwargs: Any) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         start: dict[str, Any] | None = None

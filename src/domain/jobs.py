@@ -38,12 +38,13 @@ ERASED = "participant_erased"
 
 @dataclass(frozen=True, kw_only=True)
 class JobFile:
-    """One file a job wrote: its name for the client and where it is in the reports bucket."""
+    """One file a job wrote: its name for the client and where it is in the reports bucket
+    (`size` in bytes; None for a report's files, which the report function writes)."""
 
     name: str
     key: str
     content_type: str
-    size: int
+    size: int | None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,6 +71,8 @@ class Job:
     finished_at: str | None = None
     error: str | None = None
     files: tuple[JobFile, ...] = ()
+    # when the record and its files go (epoch seconds: the table's TTL, the bucket's rule)
+    expires_at: int = 0
 
     def overdue(self, now: str) -> bool:
         """Still running at or after its deadline (ISO times compare as text)."""

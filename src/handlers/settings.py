@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import metadata
+
+from services.jobs import JobSettings, SyncLimits
 
 
 def software_version(environ: Mapping[str, str] | None = None) -> str:
@@ -25,6 +27,17 @@ def software_version(environ: Mapping[str, str] | None = None) -> str:
 
 
 SOFTWARE_VERSION = software_version()
+
+
+#: the fields of SyncLimits, each read from CMT_SYNC_<NAME> (e.g. CMT_SYNC_REPORT_MAX_SCORES)
+SYNC_LIMIT_NAMES = (
+    "long_export_max_scores",
+    "wide_export_max_scores",
+    "wide_export_max_participants",
+    "report_max_scores",
+    "report_max_participants",
+    "max_response_bytes",
+)
 
 
 class ConfigurationError(RuntimeError):
@@ -45,6 +58,10 @@ class Settings:
     alert_emails_per_trial_hour: int = 20
     key_requests_per_second: float = 10.0
     key_request_burst: int = 50
+    # the queue of the job function: its URL on AWS, or a queue name (resolved once)
+    jobs_queue: str | None = None
+    sync_limits: SyncLimits = field(default_factory=SyncLimits)
+    jobs: JobSettings = field(default_factory=JobSettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -67,6 +84,17 @@ class Settings:
             alert_cap = int(env.get("CMT_ALERT_EMAILS_PER_TRIAL_HOUR", "20"))
             key_rate = float(env.get("CMT_KEY_REQUESTS_PER_SECOND", "10"))
             key_burst = int(env.get("CMT_KEY_REQUEST_BURST", "50"))
+            defaults = SyncLimits()
+            sync_limits = SyncLimits(
+                **{
+                    name: int(env.get(f"CMT_SYNC_{name.upper()}", str(getattr(defaults, name))))
+                    for name in SYNC_LIMIT_NAMES
+                }
+            )
+            jobs = JobSettings(
+                deadline_seconds=int(env.get("CMT_JOB_DEADLINE_SECONDS", "1800")),
+                url_seconds=int(env.get("CMT_DOWNLOAD_URL_SECONDS", "900")),
+            )
         except ValueError as exc:
             raise ConfigurationError(f"numeric settings must be numbers: {exc}") from exc
         return cls(
@@ -82,6 +110,9 @@ class Settings:
             alert_emails_per_trial_hour=alert_cap,
             key_requests_per_second=key_rate,
             key_request_burst=key_burst,
+            jobs_queue=env.get("CMT_JOBS_QUEUE") or None,
+            sync_limits=sync_limits,
+            jobs=jobs,
         )
 
 

@@ -30,7 +30,16 @@ from handlers.api_errors import (
     request_validation_response,
     service_error_response,
 )
-from handlers.http import audit, instruments, meta, participants, results, submissions, trials
+from handlers.http import (
+    audit,
+    exports,
+    instruments,
+    meta,
+    participants,
+    results,
+    submissions,
+    trials,
+)
 from handlers.http.dependencies import authorize_unparsed, get_container
 from handlers.http.request_log import RequestLogMiddleware
 from handlers.settings import SOFTWARE_VERSION
@@ -39,7 +48,7 @@ from services.errors import ServiceError
 
 __all__ = ["create_app"]
 
-ROUTERS = (meta, instruments, trials, participants, submissions, results, audit)
+ROUTERS = (meta, instruments, trials, participants, submissions, results, exports, audit)
 PARSE_ERROR = "There was an error parsing the body"  # FastAPI's 400 for unparsable bodies
 DESCRIPTION = (
     "Collection and analysis API for Compassionate Mind Training trials. Every error is "
