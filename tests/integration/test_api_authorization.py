@@ -37,8 +37,9 @@ class Route:
     body: Body | None = None
     needs_participant: bool = False  # an allowed call gets an enrolled participant of its own
 
-    def url(self, trial_id: str, participant_id: str) -> str:
-        return self.path.format(trial=trial_id, pid=participant_id)
+    def url(self, trial_id: str, participant_id: str, **ids: str) -> str:
+        """The path with its ids; {export} and {job} are jobs the fixture asked for."""
+        return self.path.format(trial=trial_id, pid=participant_id, **ids)
 
     def __str__(self) -> str:
         return f"{self.method} {self.path}"
@@ -119,6 +120,16 @@ ROUTES = [
     Route("GET", "/v1/trials/{trial}/reports/pre-post", frozenset({"coordinator"}), 200),
     Route("GET", "/v1/trials/{trial}/export.csv?layout=long", frozenset({"coordinator"}), 200),
     Route("GET", "/v1/trials/{trial}/export.csv?layout=wide", frozenset({"coordinator"}), 200),
+    Route("GET", "/v1/trials/{trial}/reports/pre-post/jobs/{job}", frozenset({"coordinator"}), 200),
+    Route(
+        "POST",
+        "/v1/trials/{trial}/exports",
+        frozenset({"coordinator"}),
+        202,
+        lambda _: {"format": "spss", "deidentified": True},
+    ),
+    Route("GET", "/v1/trials/{trial}/exports", frozenset({"coordinator"}), 200),
+    Route("GET", "/v1/trials/{trial}/exports/{export}", frozenset({"coordinator"}), 200),
     Route("GET", "/v1/trials/{trial}/codebook", frozenset({"coordinator"}), 200),
     Route("GET", "/v1/trials/{trial}/alerts", frozenset({"coordinator"}), 200),
     Route(
@@ -174,6 +185,7 @@ class World:
     headers: dict[str, dict[str, str]]
     coordinator: dict[str, str]  # of the trial under test, to prepare allowed calls
     counter: Iterator[int]
+    ids: dict[str, str]  # an export job and a report job of the trial under test
 
 
 @pytest.fixture(scope="module")
@@ -188,6 +200,16 @@ def world() -> Iterator[World]:
                 f"/v1/trials/{keys.trial_id}/reports/pre-post", headers=keys.coordinator
             )
             assert published.status_code == 200, published.text
+        export = client.post(
+            f"/v1/trials/{OWN}/exports", headers=own.coordinator, json={"format": "csv-long"}
+        )
+        report = client.post(
+            f"/v1/trials/{OWN}/reports/pre-post",
+            headers={**own.coordinator, "Prefer": "respond-async"},
+        )
+        assert (export.status_code, report.status_code) == (202, 202), (export.text, report.text)
+        base.jobs.drain()
+        ids = {"export": export.json()["export_id"], "job": report.json()["job_id"]}
         headers = {
             "admin": bearer(admin_key),
             "coordinator of this trial": own.coordinator,
@@ -198,7 +220,7 @@ def world() -> Iterator[World]:
             "unknown key": bearer("cmt_this-key-was-never-issued"),
             "basic credentials": {"Authorization": "Basic YWRtaW46YWRtaW4="},
         }
-        yield World(client, headers, own.coordinator, itertools.count(1))
+        yield World(client, headers, own.coordinator, itertools.count(1), ids)
 
 
 @pytest.mark.parametrize("caller", CALLERS, ids=lambda c: c.name)
@@ -217,7 +239,7 @@ def test_each_route_answers_each_caller_as_the_role_table_says(
         assert enrolled.status_code == 201, enrolled.text
     r = world.client.request(
         route.method,
-        route.url(OWN, participant_id),
+        route.url(OWN, participant_id, **world.ids),
         headers=world.headers[caller.name],
         json=route.body(participant_id) if route.body else None,
     )
@@ -241,13 +263,13 @@ def test_a_submitter_key_is_refused_on_every_route_of_another_trial_and_every_re
             continue
         r = world.client.request(
             route.method,
-            route.url(OWN, "P999"),
+            route.url(OWN, "P999", **world.ids),
             headers=submitter,
             json=route.body("P999") if route.body else None,
         )
         assert_problem(r, 403)
         if route.method == "GET":
-            r = world.client.get(route.url(OTHER, "P999"), headers=submitter)
+            r = world.client.get(route.url(OTHER, "P999", **world.ids), headers=submitter)
             assert_problem(r, 403)
 
 
