@@ -92,6 +92,9 @@ def moto_server() -> Iterator[str]:
     """moto in server mode on a free loopback port; yields its endpoint URL."""
     from moto.server import ThreadedMotoServer
 
+    from local.moto_atomic import make_dynamodb_atomic
+
+    make_dynamodb_atomic()  # as the local stack serves it
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

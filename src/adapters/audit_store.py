@@ -3,11 +3,28 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
+from typing import Any
 
 from adapters import keys
 from adapters.cursors import decode_cursor, encode_cursor
 from adapters.dynamodb import ConditionFailed, DynamoTable
 from domain.trial import AuditEvent
+
+
+def _item(event: AuditEvent) -> dict[str, Any]:
+    return {
+        "pk": keys.audit_pk(event.trial_id),
+        "sk": keys.audit_sk(at=event.at, event_id=event.event_id),
+        "entity": "audit",
+        "trial_id": event.trial_id,
+        "at": event.at,
+        "event_id": event.event_id,
+        "key_id": event.key_id,
+        "role": event.role,
+        "action": event.action,
+        "targets": dict(event.targets),
+    }
 
 
 class AuditTable:
@@ -17,21 +34,12 @@ class AuditTable:
     def append_audit(self, event: AuditEvent) -> None:
         """Append once; the sort key is deterministic, so a retried append is a no-op."""
         with contextlib.suppress(ConditionFailed):
-            self.table.put(
-                {
-                    "pk": keys.audit_pk(event.trial_id),
-                    "sk": keys.audit_sk(at=event.at, event_id=event.event_id),
-                    "entity": "audit",
-                    "trial_id": event.trial_id,
-                    "at": event.at,
-                    "event_id": event.event_id,
-                    "key_id": event.key_id,
-                    "role": event.role,
-                    "action": event.action,
-                    "targets": dict(event.targets),
-                },
-                condition="attribute_not_exists(pk)",
-            )
+            self.table.put(_item(event), condition="attribute_not_exists(pk)")
+
+    def append_many(self, events: Sequence[AuditEvent]) -> None:
+        """Append events whose content is determined by their key (the stream's submission
+        events): a batch put, where a repeat writes the same item again."""
+        self.table.batch_put([_item(e) for e in events])
 
     def audit_page(
         self, trial_id: str, *, start: str, end: str, limit: int, cursor: str | None

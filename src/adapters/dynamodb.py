@@ -8,12 +8,26 @@ call asked for it (ReturnValuesOnConditionCheckFailure=ALL_OLD).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import time
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
+
+
+class TransactionCancelled(Exception):
+    """A transaction that changed nothing; `reasons` has one code per operation, in order.
+
+    Codes are DynamoDB's: ``ConditionalCheckFailed``, ``TransactionConflict`` (another
+    transaction held an item: retry), ``ValidationError``...; None where the operation was
+    not the cause. It never leaves the adapters.
+    """
+
+    def __init__(self, reasons: list[str | None]) -> None:
+        super().__init__(f"transaction cancelled: {reasons}")
+        self.reasons = reasons
 
 
 class ConditionFailed(Exception):
@@ -252,3 +266,88 @@ class DynamoTable:
             items.extend(page)
             if not start:
                 return items
+
+    # -- several items at once -----------------------------------------------------------
+    def op(
+        self,
+        kind: str,
+        *,
+        key: Mapping[str, Any] | None = None,
+        item: Mapping[str, Any] | None = None,
+        update: str | None = None,
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """One TransactWriteItems operation ("Put", "Update", "Delete", "ConditionCheck")."""
+        body: dict[str, Any] = {"TableName": self.name}
+        if item is not None:
+            body["Item"] = serialize(item)
+        if key is not None:
+            body["Key"] = serialize(key)
+        if update:
+            body["UpdateExpression"] = update
+        if condition:
+            body["ConditionExpression"] = condition
+        if names:
+            body["ExpressionAttributeNames"] = dict(names)
+        if values:
+            body["ExpressionAttributeValues"] = serialize_values(values)
+        return {kind: body}
+
+    def transact(self, operations: Sequence[Mapping[str, Any]]) -> None:
+        """All or nothing (at most 100 operations, each on another item).
+
+        Raises `TransactionCancelled` with one reason code per operation (None where that
+        operation was not the cause) when any condition failed or another transaction
+        conflicted.
+        """
+        try:
+            self.client.transact_write_items(TransactItems=list(operations))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
+                reasons = exc.response.get("CancellationReasons") or []
+                codes = [r.get("Code") for r in reasons]
+                raise TransactionCancelled(
+                    [None if code in (None, "None") else str(code) for code in codes]
+                ) from None
+            raise
+
+    def batch_put(self, items: Sequence[Mapping[str, Any]]) -> None:
+        """Unconditional puts, 25 to a call (for items whose key makes a put idempotent)."""
+        for start in range(0, len(items), 25):
+            pending: list[dict[str, Any]] = [
+                {"PutRequest": {"Item": serialize(item)}} for item in items[start : start + 25]
+            ]
+            for attempt in range(8):
+                response = self.client.batch_write_item(RequestItems={self.name: pending})
+                pending = list(response.get("UnprocessedItems", {}).get(self.name, []))
+                if not pending:
+                    break
+                time.sleep(min(1.0, 0.02 * 2**attempt))
+            if pending:
+                raise RuntimeError(f"{len(pending)} items left unprocessed by BatchWriteItem")
+
+    def batch_get(
+        self, keys: Sequence[Mapping[str, str]], *, consistent: bool = True
+    ) -> list[dict[str, Any]]:
+        """The items that exist among `keys` (100 to a call), in no particular order."""
+        found: list[dict[str, Any]] = []
+        unique = list({tuple(sorted(k.items())): k for k in keys}.values())
+        for start in range(0, len(unique), 100):
+            request: dict[str, Any] = {
+                self.name: {
+                    "Keys": [serialize(k) for k in unique[start : start + 100]],
+                    "ConsistentRead": consistent,
+                }
+            }
+            for attempt in range(8):
+                response = self.client.batch_get_item(RequestItems=request)
+                found += [deserialize(i) for i in response.get("Responses", {}).get(self.name, [])]
+                request = response.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(min(1.0, 0.02 * 2**attempt))
+            if request:
+                raise RuntimeError("keys left unprocessed by BatchGetItem")
+        return found

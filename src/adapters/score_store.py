@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from adapters import keys
 from adapters.dynamodb import ConditionFailed, DynamoTable
 from domain.scoring import SubscaleScore
-from domain.submissions import ScoreRecord
+from domain.submissions import ScoreRecord, SubmissionInfo
 from domain.trial import Slot
 
 
-def _score_key(record: ScoreRecord) -> dict[str, str]:
+def score_key(record: ScoreRecord) -> dict[str, str]:
     return keys.score(
         trial_id=record.trial_id,
         participant_id=record.participant_id,
@@ -62,34 +61,53 @@ def score_from_item(item: Mapping[str, Any]) -> ScoreRecord:
     )
 
 
+def score_item(record: ScoreRecord) -> dict[str, Any]:
+    """The stored item of a score."""
+    item: dict[str, Any] = {
+        **score_key(record),
+        "entity": "score",
+        "trial_id": record.trial_id,
+        "participant_id": record.participant_id,
+        "submission_id": record.submission_id,
+        "instrument": record.instrument,
+        "instrument_version": record.instrument_version,
+        "timepoint": record.timepoint,
+        "seq": record.seq,
+        "completed_at": record.completed_at,
+        "received_at": record.received_at,
+        "scored_at": record.scored_at,
+        "subscales": {k: _subscale_to_item(v) for k, v in record.subscales.items()},
+    }
+    if record.supersedes:
+        item["supersedes"] = record.supersedes
+    return item
+
+
 class ScoreTable:
     def __init__(self, table: DynamoTable) -> None:
         self.table = table
 
     def put_score(self, record: ScoreRecord) -> bool:
         """Store a score once; False when it was already stored (redelivery)."""
-        item: dict[str, Any] = {
-            **_score_key(record),
-            "entity": "score",
-            "trial_id": record.trial_id,
-            "participant_id": record.participant_id,
-            "submission_id": record.submission_id,
-            "instrument": record.instrument,
-            "instrument_version": record.instrument_version,
-            "timepoint": record.timepoint,
-            "seq": record.seq,
-            "completed_at": record.completed_at,
-            "received_at": record.received_at,
-            "scored_at": record.scored_at,
-            "subscales": {k: _subscale_to_item(v) for k, v in record.subscales.items()},
-        }
-        if record.supersedes:
-            item["supersedes"] = record.supersedes
         try:
-            self.table.put(item, condition="attribute_not_exists(pk)")
+            self.table.put(score_item(record), condition="attribute_not_exists(pk)")
         except ConditionFailed:
             return False
         return True
+
+    def superseded_scores(self, corrections: Sequence[SubmissionInfo]) -> dict[str, ScoreRecord]:
+        """The stored scores of the submissions these corrections supersede (one batched,
+        consistent read), by their submission id; a score not stored yet is absent."""
+        wanted = [
+            keys.score(
+                trial_id=r.trial_id, participant_id=r.participant_id, slot=r.slot, seq=r.seq - 1
+            )
+            for r in corrections
+        ]
+        return {
+            found.submission_id: found
+            for found in (score_from_item(i) for i in self.table.batch_get(wanted))
+        }
 
     def get_score(
         self, *, trial_id: str, participant_id: str, slot: Slot, seq: int
@@ -98,16 +116,6 @@ class ScoreTable:
             keys.score(trial_id=trial_id, participant_id=participant_id, slot=slot, seq=seq)
         )
         return score_from_item(item) if item else None
-
-    def mark_superseded(self, record: ScoreRecord, *, by: str) -> None:
-        """Note the correction on the superseded score, unless erasure removed it meanwhile."""
-        with contextlib.suppress(ConditionFailed):
-            self.table.update(
-                _score_key(record),
-                update="SET superseded_by = :by",
-                condition="attribute_exists(pk)",
-                values={":by": by},
-            )
 
     def list_scores(
         self, trial_id: str, participant_id: str | None = None, *, consistent: bool = False
@@ -118,4 +126,4 @@ class ScoreTable:
         return [score_from_item(i) for i in items]
 
     def delete_score(self, record: ScoreRecord) -> None:
-        self.table.delete(_score_key(record))
+        self.table.delete(score_key(record))

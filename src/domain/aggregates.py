@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-__all__ = ["AggregateChange", "Applied", "Moments", "exact", "total_moments"]
+__all__ = ["AggregateChange", "Counted", "Moments", "exact", "total_moments"]
 
 
 def exact(value: float) -> Decimal:
@@ -82,11 +82,12 @@ class AggregateChange:
         return cls(add={}, remove=scores)
 
 
-class Applied(enum.Enum):
-    """The outcome of counting a submission in an aggregate."""
+class Counted(enum.Enum):
+    """The outcome of counting a scored submission in the live aggregates."""
 
-    APPLIED = "applied"  # counted now
+    COUNTED = "counted"  # stored and counted now
     ALREADY = "already"  # counted before (a redelivered record): nothing changed
+    ERASED = "erased"  # the participant was erased: nothing of theirs was written
     NOT_READY = "not_ready"  # the submission it corrects is not counted yet: retry later
 
 

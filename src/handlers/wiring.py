@@ -26,6 +26,7 @@ from adapters.key_store import KeyTable
 from adapters.participant_store import ParticipantTable
 from adapters.s3_reports import ReportBucket
 from adapters.score_store import ScoreTable
+from adapters.scoring_ledger import ScoringLedger
 from adapters.ses_mail import SesMailer
 from adapters.submission_store import SubmissionTable
 from adapters.trial_counts import TrialCountTable
@@ -111,6 +112,7 @@ def build_adapters(settings: Settings, *, session: boto3.session.Session | None 
             submissions=SubmissionTable(DynamoTable(dynamodb, settings.submissions_table)),
             scores=ScoreTable(main),
             aggregates=AggregateTable(main),
+            ledger=ScoringLedger(main),
             alerts=AlertTable(main),
             idempotency=IdempotencyTable(main),
         ),

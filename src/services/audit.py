@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from domain.trial import AuditEvent
@@ -32,16 +32,35 @@ class AuditLog:
         event_id: str | None = None,
     ) -> None:
         self.store.append_audit(
-            AuditEvent(
-                trial_id=trial_id,
-                at=at or iso(self.clock()),
-                event_id=event_id or new_ulid(),
-                key_id=actor.key_id,
-                role=actor.role,
-                action=action,
-                targets=dict(targets or {}),
+            self.event(
+                actor, trial_id=trial_id, action=action, targets=targets, at=at, event_id=event_id
             )
         )
+
+    def event(
+        self,
+        actor: Actor,
+        *,
+        trial_id: str,
+        action: str,
+        targets: Mapping[str, str] | None = None,
+        at: str | None = None,
+        event_id: str | None = None,
+    ) -> AuditEvent:
+        return AuditEvent(
+            trial_id=trial_id,
+            at=at or iso(self.clock()),
+            event_id=event_id or new_ulid(),
+            key_id=actor.key_id,
+            role=actor.role,
+            action=action,
+            targets=dict(targets or {}),
+        )
+
+    def record_many(self, events: Sequence[AuditEvent]) -> None:
+        """Events fully determined by their ids (a retry writes them again, unchanged)."""
+        if events:
+            self.store.append_many(events)
 
     def page(
         self, trial_id: str, *, start: str, end: str, limit: int, cursor: str | None

@@ -35,14 +35,8 @@ class ErasureService:
         s.participants.delete_participant(trial.trial_id, participant_id)
         scores = s.scores.list_scores(trial.trial_id, participant_id, consistent=True)
         for record in scores:
-            # only the currently counted submission is subtracted (exactly once)
-            s.aggregates.retract(
-                trial_id=trial.trial_id,
-                slot=record.slot,
-                submission_id=record.submission_id,
-                scores=record.values(),
-            )
-            s.scores.delete_score(record)
+            # the score goes with its share of the aggregate, when it still counts
+            s.ledger.uncount(record)
         alerts = s.alerts.list_alerts(trial.trial_id, participant_id, consistent=True)
         for alert in alerts:
             s.alerts.delete_alert(alert)

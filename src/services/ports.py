@@ -9,13 +9,13 @@ bad cursor is `BadCursor`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from domain.aggregates import AggregateChange, Applied, Moments
+from domain.aggregates import Counted, Moments
 from domain.jobs import Job, JobFile, JobKind
-from domain.submissions import IdempotencyClaim, ScoreRecord, SubmissionRecord
+from domain.submissions import IdempotencyClaim, ScoreRecord, SubmissionInfo, SubmissionRecord
 from domain.trial import (
     AlertRecord,
     ApiKey,
@@ -40,6 +40,7 @@ __all__ = [
     "ReportStore",
     "ResultFiles",
     "ScoreStore",
+    "ScoringLedger",
     "SubmissionStore",
     "TrialCounts",
     "TrialStore",
@@ -124,7 +125,9 @@ class ScoreStore(Protocol):
         self, *, trial_id: str, participant_id: str, slot: Slot, seq: int
     ) -> ScoreRecord | None: ...
 
-    def mark_superseded(self, record: ScoreRecord, *, by: str) -> None: ...
+    def superseded_scores(
+        self, corrections: Sequence[SubmissionInfo]
+    ) -> dict[str, ScoreRecord]: ...
 
     def list_scores(
         self, trial_id: str, participant_id: str | None = None, *, consistent: bool = False
@@ -134,21 +137,17 @@ class ScoreStore(Protocol):
 
 
 class AggregateStore(Protocol):
-    def apply(
-        self,
-        *,
-        trial_id: str,
-        slot: Slot,
-        submission_id: str,
-        change: AggregateChange,
-        retract_id: str | None,
-    ) -> Applied: ...
-
-    def retract(
-        self, *, trial_id: str, slot: Slot, submission_id: str, scores: Mapping[str, float]
-    ) -> bool: ...
-
     def list_aggregates(self, trial_id: str) -> dict[Slot, dict[str, Moments]]: ...
+
+
+class ScoringLedger(Protocol):
+    """Scores and the aggregates they count, changed together (exactly once)."""
+
+    def count(
+        self, records: Sequence[tuple[ScoreRecord, ScoreRecord | None]]
+    ) -> dict[str, Counted]: ...
+
+    def uncount(self, record: ScoreRecord) -> None: ...
 
 
 class AlertStore(Protocol):
@@ -186,6 +185,8 @@ class AlertStore(Protocol):
 
 class AuditStore(Protocol):
     def append_audit(self, event: AuditEvent) -> None: ...
+
+    def append_many(self, events: Sequence[AuditEvent]) -> None: ...
 
     def audit_page(
         self, trial_id: str, *, start: str, end: str, limit: int, cursor: str | None
@@ -271,5 +272,6 @@ class TrialStores:
     submissions: SubmissionStore
     scores: ScoreStore
     aggregates: AggregateStore
+    ledger: ScoringLedger
     alerts: AlertStore
     idempotency: IdempotencyStore

@@ -1,26 +1,28 @@
-"""Scoring an accepted submission (run by the stream function), exactly once in effect.
+"""Scoring accepted submissions (run by the stream function), exactly once in effect.
 
-Delivery is at least once and batches fail partially, so every step is idempotent on its
-own: the score is a conditional put keyed by the submission's slot, the aggregate change is a
-single conditional update keyed on the submission id, the adherence mark is a set ADD, the
-audit event's key is the submission id, and each safety alert is claimed once before its
-e-mail goes out.
+Delivery is at least once and batches fail partially, so every effect is idempotent on its
+own. A batch is scored together: the scores of one slot, their participants' adherence marks
+and the slot's aggregate change are one transaction per slot (adapters.scoring_ledger: a
+score item exists exactly when it is counted, so a redelivered record changes nothing and an
+erased participant gets nothing written); the audit events, whose content their keys fix, go
+in batched puts; each safety alert is claimed once before its e-mail goes out, and alerts are
+evaluated from the submission itself, whatever became of its counting.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 
 from aws_lambda_powertools import Logger
 
-from domain.aggregates import AggregateChange, Applied
+from domain.aggregates import Counted
 from domain.instruments import CATALOGUE
 from domain.scoring import score_responses
 from domain.submissions import ScoreRecord, SubmissionRecord
-from domain.trial import AlertRecord, Trial
+from domain.trial import AlertRecord, AuditEvent, Trial
 from services.audit import Actor, AuditLog
 from services.clock import Clock, iso
 from services.mail_render import render_safety_alert
@@ -38,16 +40,16 @@ class UndeliverableAlert(Exception):
     """A safety alert met its rule but nobody can be e-mailed: fail loudly, retry later."""
 
 
+class NotReady(Exception):
+    """A correction arrived before the submission it corrects was counted: retry later."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class AlertCaps:
     """At most one e-mail per participant and rule per window, and so many per trial-hour."""
 
     per_participant_rule: timedelta = timedelta(hours=24)
     per_trial_hour: int = 20
-
-
-class NotReady(Exception):
-    """A correction arrived before the submission it corrects was counted: retry later."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,58 +120,94 @@ class ScoringService:
         return trial
 
     def process(self, submission: SubmissionRecord) -> Outcome:
-        """Score one accepted submission; every step is idempotent (see the module docstring).
+        """Score one submission (a batch of one); raises what failed it."""
+        outcome = self.process_batch([submission])[submission.submission_id]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
 
-        Erasure may run at any moment. Its first step removes the participant item, and the
-        effects written here are checked against that item *after* they are written (a
-        consistent read after the score and aggregate writes, and again once the alerts are
-        claimed): if the participant is gone, this record takes back what it wrote. Whatever the
-        interleaving, either the erasure's clean-up sees these effects or this check sees the
-        erasure, because both are strongly consistent operations on the same items.
+    def process_batch(
+        self, submissions: Sequence[SubmissionRecord]
+    ) -> dict[str, Outcome | Exception]:
+        """Score a batch; for each submission id its outcome, or the error that failed it.
+
+        A failed submission changed nothing that a retry would repeat wrongly, so the caller
+        reports it for redelivery (the stream's partial batch response).
         """
-        s = self.stores
-        # marks the slot submitted (adherence: a stored submission counts even if scoring
-        # fails later) and, in the same call, finds out whether the participant still exists
-        if not s.participants.mark_done(
-            submission.trial_id, submission.participant_id, submission.slot
-        ):
-            return self._take_back(submission, None)
-        record = to_score_record(submission, iso(self.clock()))
-        retract: dict[str, float] = {}
-        superseded: ScoreRecord | None = None
-        if submission.supersedes:
-            # checked before the correction's score is stored: a stored score of the newest
-            # seq counts in reports and exports, so it must not exist while the aggregates
-            # cannot take the superseded one back yet
-            superseded = s.scores.get_score(
-                trial_id=submission.trial_id,
-                participant_id=submission.participant_id,
-                slot=submission.slot,
-                seq=submission.seq - 1,
+        results: dict[str, Outcome | Exception] = {}
+        scored_at = iso(self.clock())
+        scorable: list[tuple[SubmissionRecord, ScoreRecord]] = []
+        for submission in submissions:
+            try:
+                scorable.append((submission, to_score_record(submission, scored_at)))
+            except Exception as exc:  # noqa: BLE001 - this record fails alone
+                # a stored submission counts as submitted even when it cannot be scored
+                self.stores.participants.mark_done(
+                    submission.trial_id, submission.participant_id, submission.slot
+                )
+                results[submission.submission_id] = exc
+        counted = self._count(scorable)
+        audit_events: list[AuditEvent] = []
+        for submission, _ in scorable:
+            outcome = counted[submission.submission_id]
+            if outcome is Counted.ERASED:
+                results[submission.submission_id] = self._take_back(submission)
+                continue
+            try:
+                sent = self._alerts(submission)
+            except ParticipantErased:
+                results[submission.submission_id] = self._take_back(submission)
+                continue
+            except Exception as exc:  # noqa: BLE001 - the record is retried; its alert too
+                results[submission.submission_id] = exc
+                continue
+            if outcome is Counted.NOT_READY:
+                results[submission.submission_id] = NotReady(
+                    f"{submission.supersedes} is not counted yet"
+                )
+                continue
+            audit_events.append(self._audit_event(submission))
+            results[submission.submission_id] = Outcome(
+                submission_id=submission.submission_id,
+                scored=outcome is Counted.COUNTED,
+                alerts_sent=sent,
             )
-            if superseded is None or superseded.submission_id != submission.supersedes:
-                if not self._enrolled(submission):
-                    return self._take_back(submission, record)
-                raise NotReady(f"{submission.supersedes} is not scored yet")
-            retract = superseded.values()
-        newly_stored = s.scores.put_score(record)
-        applied = s.aggregates.apply(
-            trial_id=submission.trial_id,
-            slot=submission.slot,
-            submission_id=submission.submission_id,
-            change=AggregateChange(add=record.values(), remove=retract),
-            retract_id=submission.supersedes,
-        )
-        if applied is Applied.NOT_READY:
-            if not self._enrolled(submission):
-                return self._take_back(submission, record)
-            raise NotReady(f"{submission.supersedes} is not counted yet")
-        if superseded is not None:
-            s.scores.mark_superseded(superseded, by=submission.submission_id)
-        # after every write above (a consistent read), so an erasure is never missed
-        if not self._enrolled(submission):
-            return self._take_back(submission, record)
-        self.audit.record(
+        self.audit.record_many(audit_events)
+        return results
+
+    def _count(
+        self, scorable: Sequence[tuple[SubmissionRecord, ScoreRecord]]
+    ) -> dict[str, Counted]:
+        """Count the batch's scores, corrections after what they correct (in rounds)."""
+        outcomes: dict[str, Counted] = {}
+        pending = list(scorable)
+        while pending:
+            waiting_for = {s.submission_id for s, _ in pending}
+            ready = [(s, r) for s, r in pending if s.supersedes not in waiting_for]
+            if not ready:  # a correction chain longer than its own batch cannot happen
+                ready = pending
+            corrections = [s for s, _ in ready if s.supersedes]
+            superseded = self.stores.scores.superseded_scores(corrections) if corrections else {}
+            to_count: list[tuple[ScoreRecord, ScoreRecord | None]] = []
+            for submission, record in ready:
+                if not submission.supersedes:
+                    to_count.append((record, None))
+                    continue
+                earlier = superseded.get(submission.supersedes)
+                if earlier is None:
+                    # not counted yet (or its participant was erased, which the check tells)
+                    outcomes[submission.submission_id] = (
+                        Counted.NOT_READY if self._enrolled(submission) else Counted.ERASED
+                    )
+                    continue
+                to_count.append((record, earlier))
+            outcomes.update(self.stores.ledger.count(to_count))
+            # what is left corrects something counted (or refused) in this round: next round
+            pending = [(s, r) for s, r in pending if s.submission_id not in outcomes]
+        return outcomes
+
+    def _audit_event(self, submission: SubmissionRecord) -> AuditEvent:
+        return self.audit.event(
             Actor(key_id=submission.key_id, role=submission.role),
             trial_id=submission.trial_id,
             action="submission.correct" if submission.supersedes else "submission.create",
@@ -183,15 +221,6 @@ class ScoringService:
             at=submission.received_at,
             event_id=submission.submission_id,
         )
-        try:
-            sent = self._alerts(submission)
-        except ParticipantErased:
-            return self._take_back(submission, record)
-        return Outcome(
-            submission_id=submission.submission_id,
-            scored=newly_stored or applied is Applied.APPLIED,
-            alerts_sent=sent,
-        )
 
     def rescore(self, trial_id: str) -> Rescored:
         """Score every stored submission of a trial not yet scored (on-failure recovery).
@@ -204,11 +233,12 @@ class ScoringService:
             key=lambda r: (r.participant_id, str(r.slot), r.seq),
         )
         newly, failed = 0, {}
-        for record in records:
-            try:
-                newly += self.process(record).scored
-            except Exception as exc:  # noqa: BLE001 - every failure is reported, the rest go on
-                failed[record.submission_id] = f"{type(exc).__name__}: {exc}"
+        for start in range(0, len(records), 100):
+            for submission_id, outcome in self.process_batch(records[start : start + 100]).items():
+                if isinstance(outcome, Exception):
+                    failed[submission_id] = f"{type(outcome).__name__}: {outcome}"
+                else:
+                    newly += outcome.scored
         return Rescored(submissions=len(records), newly_scored=newly, failed=failed)
 
     def _enrolled(self, submission: SubmissionRecord) -> bool:
@@ -217,26 +247,19 @@ class ScoringService:
         )
         return found is not None
 
-    def _take_back(self, submission: SubmissionRecord, record: ScoreRecord | None) -> Outcome:
-        """The participant was erased before or while this record was scored: keep nothing.
+    def _take_back(self, submission: SubmissionRecord) -> Outcome:
+        """The participant was erased: nothing of this submission may stay.
 
-        `record` is the score this delivery computed (None when it stopped before scoring).
+        The ledger wrote no score (its transaction needs the participant); what remains to
+        remove is an alert claimed meanwhile and the submission itself, if it was accepted
+        while the erasure ran (with its replay record).
         """
         s = self.stores
-        if record is not None:
-            s.aggregates.retract(
-                trial_id=submission.trial_id,
-                slot=submission.slot,
-                submission_id=submission.submission_id,
-                scores=record.values(),
-            )
-            s.scores.delete_score(record)
         for alert in s.alerts.list_alerts(
             submission.trial_id, submission.participant_id, consistent=True
         ):
             s.alerts.delete_alert(alert)
         s.alerts.delete_alert_caps(submission.trial_id, submission.participant_id)
-        # a submission accepted while the erasure ran is removed too (with its replay record)
         s.submissions.delete(submission)
         if submission.idempotency:
             s.idempotency.release_idempotency(submission.idempotency)
