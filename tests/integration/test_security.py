@@ -449,6 +449,7 @@ def test_an_erased_participant_leaves_no_data_in_either_table_and_the_aggregates
         "scores_deleted": 4,
         "alerts_deleted": 1,
         "report_versions_deleted": 0,  # no report was published
+        "export_files_deleted": 0,  # no export was made
     }
     stack.pump.drain()  # the deletions' REMOVE records re-create nothing
 
@@ -573,7 +574,11 @@ def test_a_submitter_key_can_only_submit_and_only_to_its_own_trial(stack: Stack)
             continue
         for trial in (TRIAL, OTHER_TRIAL):
             path = template.format(
-                trial_id=trial, participant_id="P01", key_id="k_0000000000000000"
+                trial_id=trial,
+                participant_id="P01",
+                key_id="k_0000000000000000",
+                export_id="01ARZ3NDEKTSV4RRFFQ69G5FAV",
+                job_id="01ARZ3NDEKTSV4RRFFQ69G5FAV",
             )
             r = client.request(
                 method, path, headers=a.submitter, json=_plausible_body(method, template)
