@@ -5,7 +5,8 @@ one). A message names a job (``{"trial_id", "kind", "job_id"}``); `JobService.ru
 records the outcome on the job, failures included, so a message is only reported failed (and
 retried, then parked in the job dead-letter queue) when it is not a job message or the job's
 record could not be written at all. A redelivered message finds its job finished and changes
-nothing; one naming a job that is gone (erased with its trial, expired) is dropped.
+nothing; one naming a job that is gone (erased with its trial, expired) is dropped. A job runs
+with the cyclic garbage collector paused (`adapters.bulk_read.gc_paused`).
 `make_handler` wraps any container's job service (a test's, with its own clock) as the
 deployed function wraps its own.
 """
@@ -24,6 +25,7 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from adapters.bulk_read import gc_paused
 from domain.jobs import JOB_KINDS, JobKind
 from services.jobs import JobService
 
@@ -47,7 +49,10 @@ def make_handler(jobs: JobService) -> Handler:
 
     def record_handler(record: SQSRecord) -> str:
         trial_id, kind, job_id = parse_message(record.body)
-        job = jobs.run(trial_id, kind, job_id)
+        # a job holds a whole trial's items alive while it builds its files: the cyclic
+        # collector would scan them again and again for no garbage (adapters.bulk_read)
+        with gc_paused():
+            job = jobs.run(trial_id, kind, job_id)
         outcome = job.status if job else "gone"
         # ids, status and the error code only: never a participant's data
         logger.info(

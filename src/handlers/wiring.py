@@ -17,6 +17,7 @@ from botocore.config import Config
 from adapters.aggregate_store import AggregateTable
 from adapters.alert_store import AlertTable
 from adapters.audit_store import AuditTable
+from adapters.bulk_read import lean_queries
 from adapters.dynamodb import DynamoTable
 from adapters.emf_metrics import EmfMetrics
 from adapters.idempotency_store import IdempotencyTable
@@ -96,7 +97,8 @@ class Adapters:
 
 def build_adapters(settings: Settings, *, session: boto3.session.Session | None = None) -> Adapters:
     session = session or boto3.session.Session(region_name=settings.region)
-    dynamodb = session.client("dynamodb", config=CLIENT_CONFIG)
+    # Query and Scan answers are decoded by json.loads alone (adapters.bulk_read)
+    dynamodb = lean_queries(session.client("dynamodb", config=CLIENT_CONFIG))
     s3 = LazyClient(lambda: session.client("s3", config=CLIENT_CONFIG))
     ses = LazyClient(lambda: session.client("ses", config=CLIENT_CONFIG))
     sqs = LazyClient(lambda: session.client("sqs", config=CLIENT_CONFIG))
