@@ -41,7 +41,7 @@ import contextlib
 import json
 import random
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -207,6 +207,20 @@ class JobService:
             raise self._too_large(
                 trial_id,
                 f"the export of {trial_id} is over {self.limits.max_response_bytes:,} bytes",
+            )
+
+    def check_report_fits(self, trial_id: str, report: Mapping[str, Any]) -> None:
+        """Raise TooLargeForSync when the published `report` would be over the response
+        budget as JSON; its job (``Prefer: respond-async``) hands it over as a download."""
+        size = len(json.dumps(report, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+        if size > self.limits.max_response_bytes:
+            route = f"/v1/trials/{trial_id}/reports/pre-post"
+            raise TooLargeForSync(
+                f"the pre/post report of {trial_id} is over "
+                f"{self.limits.max_response_bytes:,} bytes, too large to answer synchronously: "
+                f"POST {route} with the header Prefer: respond-async makes a report job whose "
+                "files download from S3",
+                job_route=route,
             )
 
     def _too_large(self, trial_id: str, reason: str) -> TooLargeForSync:

@@ -540,6 +540,30 @@ def test_the_report_answers_202_with_a_job_past_its_threshold_or_when_asked_to(
     )
 
 
+def test_the_published_report_answers_413_pointing_to_its_job_when_it_would_not_fit(
+    world: World,
+) -> None:
+    keys = seeded(world)
+    url = f"/v1/trials/{keys.trial_id}/reports/pre-post"
+    assert world.client.post(url, headers=keys.coordinator).status_code == 200
+    served = world.client.get(url, headers=keys.coordinator)
+    assert served.status_code == 200, served.text
+
+    fits = limited(world, SyncLimits(max_response_bytes=len(served.content)))
+    assert fits.get(url, headers=keys.coordinator).json() == served.json()
+    over = limited(world, SyncLimits(max_response_bytes=len(served.content) // 2))
+    r = over.get(url, headers=keys.coordinator)
+    problem = assert_problem(r, 413)
+    assert "Prefer: respond-async" in problem["detail"]
+    assert r.headers["link"] == f'<{url}>; rel="alternate"'
+    # and the job it points to hands the same report over as a download
+    job = over.post(url, headers={**keys.coordinator, "Prefer": "respond-async"})
+    assert job.status_code == 202, job.text
+    world.jobs.drain()
+    ready = follow(world, keys, job.headers["location"])
+    assert fetch(ready["download_url"]).json() == world.container.reporting.latest(keys.trial_id)
+
+
 # -- paging the alert log -------------------------------------------------------------------
 
 

@@ -139,14 +139,23 @@ def get_report_job(
     "/v1/trials/{trial_id}/reports/pre-post",
     response_model=schemas.PrePostReport,
     response_model_exclude_unset=True,
-    responses=problems(404, described={404: "no such trial, or no report published yet"}),
+    responses=problems(
+        404,
+        413,
+        described={
+            404: "no such trial, or no report published yet",
+            413: "the report is over the synchronous response limit: `detail` and the `Link` "
+            "header point to `POST .../reports/pre-post` with `Prefer: respond-async`",
+        },
+    ),
 )
 def get_prepost_report(
     trial_id: TrialIdPath, principal: Coordinator, container: ContainerDep
 ) -> dict[str, Any]:
-    """The latest published pre/post report (404 if none yet)."""
+    """The latest published pre/post report (404 if none yet; 413 if it would not fit)."""
     container.trials.get(trial_id)
     report = container.reporting.latest(trial_id)
+    container.jobs.check_report_fits(trial_id, report)
     container.audit.record(
         actor(principal), trial_id=trial_id, action="report.read", targets={"report": "pre-post"}
     )
