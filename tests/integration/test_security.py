@@ -482,6 +482,7 @@ def test_an_erased_participant_leaves_no_data_in_either_table_and_the_aggregates
         "scores_deleted",
         "alerts_deleted",
         "report_versions_deleted",
+        "export_files_deleted",
     }
 
     # the aggregates are corrected: as if P02 had never submitted
@@ -601,7 +602,11 @@ def test_a_submitter_key_can_only_submit_and_only_to_its_own_trial(stack: Stack)
     for method, template, needs_key in routes:
         if needs_key:
             path = template.format(
-                trial_id=OTHER_TRIAL, participant_id="P01", key_id="k_0000000000000000"
+                trial_id=OTHER_TRIAL,
+                participant_id="P01",
+                key_id="k_0000000000000000",
+                export_id="01ARZ3NDEKTSV4RRFFQ69G5FAV",
+                job_id="01ARZ3NDEKTSV4RRFFQ69G5FAV",
             )
             r = client.request(
                 method, path, headers=a.coordinator, json=_plausible_body(method, template)
