@@ -16,8 +16,8 @@ from clock import TestClock
 from handlers.api_app import create_app
 from handlers.settings import Settings
 from handlers.wiring import Adapters, Container
+from local.cors import behind_http_api
 from local.job_runner import JobRunner
-from local.limits import with_synchronous_limits
 from local.moto_atomic import make_dynamodb_atomic
 from local.pump import StreamPump
 from local.template import LocalNames
@@ -91,8 +91,8 @@ def moto_world() -> Iterator[World]:
     with mock_aws():
         clock = TestClock()
         built = create_world(names=NAMES, settings=settings_for_tests(), clock=clock)
-        # behind Lambda's and API Gateway's limits, as the local stack serves it
-        app = with_synchronous_limits(create_app(built.container))
+        # behind API Gateway as the local stack serves it (its limits; no allowed origins)
+        app = behind_http_api(create_app(built.container), allowed_origins="")
         client = TestClient(app, raise_server_exceptions=False)
         yield World(
             aws=built.clients,

@@ -687,7 +687,7 @@ class ReportJob(JobOut):
     report: str = Field(description="where the published report is read when ready")
 
 
-# -- the pre/post report (services.prepost.build_report, services.reporting.publish) ----------
+# -- the pre/post report (domain.report.build_report, rendered by services.prepost.to_json) ---
 
 
 class Descriptives(BaseModel):

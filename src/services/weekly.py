@@ -33,7 +33,7 @@ from services.mail_render import (
     ScheduleLine,
     WeeklySummary,
     render_weekly_summary,
-    results_from_report,
+    results_from_headline,
 )
 from services.ports import AlertStore, Mailer, ParticipantStore, TrialStore
 from services.reporting import ReportService
@@ -156,7 +156,7 @@ class WeeklySummaryService:
             if e.action in {"submission.create", "submission.correct"}
         )
         order = {instrument: n for n, instrument in enumerate(protocol.schedule)}
-        report = self.reports.latest_or_none(trial.trial_id)
+        headline = self.reports.latest_headline(trial.trial_id)
         enrolment = Counter(p.status for p in participants)
         return WeeklySummary(
             trial_id=trial.trial_id,
@@ -187,7 +187,7 @@ class WeeklySummaryService:
             ),
             slots_done=done,
             slots_missed=missed_total,
-            results=results_from_report(report) if report else None,
+            results=results_from_headline(headline) if headline is not None else None,
         )
 
     @staticmethod

@@ -36,7 +36,7 @@ from conftest import (
 from domain.jobs import EXPORT_FORMATS
 from handlers.api_app import create_app
 from handlers.wiring import build
-from local.limits import with_synchronous_limits
+from local.cors import behind_http_api
 from local.world import create_resources
 from services.export_csv import codebook
 from services.jobs import SyncLimits
@@ -433,7 +433,8 @@ def limited(world: World, limits: SyncLimits) -> TestClient:
     container = build(
         settings_for_tests(sync_limits=limits), clock=world.clock, adapters=world.adapters
     )
-    return TestClient(with_synchronous_limits(create_app(container)), raise_server_exceptions=False)
+    app = behind_http_api(create_app(container), allowed_origins="")
+    return TestClient(app, raise_server_exceptions=False)
 
 
 def test_export_csv_answers_413_pointing_to_the_job_route_past_its_threshold(

@@ -41,6 +41,7 @@ from handlers.http import (
     trials,
 )
 from handlers.http.dependencies import authorize_unparsed, get_container
+from handlers.http.docs import install_offline_docs
 from handlers.http.request_log import RequestLogMiddleware
 from handlers.settings import SOFTWARE_VERSION
 from handlers.wiring import Container
@@ -53,7 +54,10 @@ PARSE_ERROR = "There was an error parsing the body"  # FastAPI's 400 for unparsa
 DESCRIPTION = (
     "Collection and analysis API for Compassionate Mind Training trials. Every error is "
     "application/problem+json (RFC 9457, schema `Problem`); a request body over 256 KiB is "
-    "refused with 413 on any route."
+    "refused with 413 on any route. Browsers on an allowed origin (deployment configuration) "
+    "may call every route: preflights allow GET, POST, PUT, PATCH, DELETE and the headers "
+    "Authorization, Content-Type, Idempotency-Key and Prefer, cached 600 s; pages may read "
+    "Location, Retry-After and WWW-Authenticate; other origins get no CORS headers."
 )
 # schemas the routes refer to by name but FastAPI does not collect (no route has them as a model)
 _CSV_EXPORT_SCHEMA = {
@@ -93,6 +97,8 @@ def create_app(container: Container) -> FastAPI:
         description=DESCRIPTION,
         generate_unique_id_function=operation_id,
         responses=problems(405, 500),
+        docs_url=None,  # /docs and /redoc without a CDN: install_offline_docs
+        redoc_url=None,
     )
     app.state.container = container
     app.router.route_class = UnicodeCheckedRoute
@@ -104,6 +110,7 @@ def create_app(container: Container) -> FastAPI:
     app.add_middleware(PrivateResponseMiddleware)  # outermost: the 500s carry it too
     for module in ROUTERS:
         app.include_router(module.router)
+    install_offline_docs(app)
     return app
 
 
