@@ -80,8 +80,9 @@ browser:
 	  fi; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
+# one worker per core; a test file stays on one worker (its moto world and fixtures with it)
 test: lint typecheck browser
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto --dist loadfile
 
 bench: install
 	$(BIN)/python benchmarks/run.py

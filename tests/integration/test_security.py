@@ -449,6 +449,7 @@ def test_an_erased_participant_leaves_no_data_in_either_table_and_the_aggregates
         "scores_deleted": 4,
         "alerts_deleted": 1,
         "report_versions_deleted": 0,  # no report was published
+        "export_files_deleted": 0,  # no export was made
     }
     stack.pump.drain()  # the deletions' REMOVE records re-create nothing
 
@@ -481,6 +482,7 @@ def test_an_erased_participant_leaves_no_data_in_either_table_and_the_aggregates
         "scores_deleted",
         "alerts_deleted",
         "report_versions_deleted",
+        "export_files_deleted",
     }
 
     # the aggregates are corrected: as if P02 had never submitted
@@ -597,6 +599,8 @@ def test_a_submitter_key_can_only_submit_and_only_to_its_own_trial(stack: Stack)
                 participant_id="P01",
                 key_id="k_0000000000000000",
                 instrument_id="hads",
+                export_id="01ARZ3NDEKTSV4RRFFQ69G5FAV",
+                job_id="01ARZ3NDEKTSV4RRFFQ69G5FAV",
             )
             r = client.request(
                 method, path, headers=a.submitter, json=_plausible_body(method, template)
@@ -623,6 +627,8 @@ def test_a_submitter_key_can_only_submit_and_only_to_its_own_trial(stack: Stack)
                 participant_id="P01",
                 key_id="k_0000000000000000",
                 instrument_id="hads",
+                export_id="01ARZ3NDEKTSV4RRFFQ69G5FAV",
+                job_id="01ARZ3NDEKTSV4RRFFQ69G5FAV",
             )
             r = client.request(
                 method, path, headers=a.coordinator, json=_plausible_body(method, template)
