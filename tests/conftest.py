@@ -17,6 +17,7 @@ from handlers.api_app import create_app
 from handlers.settings import Settings
 from handlers.wiring import Adapters, Container
 from local.cors import behind_http_api
+from local.job_runner import JobRunner
 from local.moto_atomic import make_dynamodb_atomic
 from local.pump import StreamPump
 from local.template import LocalNames
@@ -30,6 +31,8 @@ NAMES = LocalNames(
     submissions_table="test-submissions",
     reports_bucket="test-reports",
     dead_letter_queue="test-dlq",
+    jobs_queue="test-jobs",
+    jobs_dead_letter_queue="test-jobs-dlq",
 )
 TEST_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -59,6 +62,7 @@ def settings_for_tests(**overrides: Any) -> Settings:
         "mail_sender": SENDER,
         "api_base_url": "https://api.example.org",
         "region": REGION,
+        "jobs_queue": NAMES.jobs_queue,
     }
     values.update(overrides)
     return Settings(**values)
@@ -74,6 +78,7 @@ class World:
     pump: StreamPump
     clock: TestClock
     adapters: Adapters
+    jobs: JobRunner  # runs the job queue as the job function would (`world.jobs.drain()`)
 
     @property
     def stores(self) -> TrialStores:
@@ -96,6 +101,7 @@ def moto_world() -> Iterator[World]:
             pump=built.pump,
             clock=clock,
             adapters=built.adapters,
+            jobs=built.jobs,
         )
 
 

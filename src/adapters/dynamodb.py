@@ -16,6 +16,8 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from adapters.bulk_read import decode_item, gc_paused
+
 
 class TransactionCancelled(Exception):
     """A transaction that changed nothing; `reasons` has one code per operation, in order.
@@ -238,18 +240,46 @@ class DynamoTable:
         if start_key:
             kwargs["ExclusiveStartKey"] = serialize(start_key)
         response = self.client.query(**kwargs)
-        items = [deserialize(i) for i in response.get("Items", [])]
+        items = [decode_item(i) for i in response.get("Items", [])]
         last = response.get("LastEvaluatedKey")
-        return items, (deserialize(last) if last else None)
+        return items, (decode_item(last) if last else None)
+
+    def count(self, *, pk: str, prefix: str, at_most: int) -> int:
+        """How many items of `pk` start with `prefix`, counted up to `at_most` only.
+
+        Query with Select=COUNT and Limit: DynamoDB reads (and bills) only the items it
+        counts, so a bound keeps the cost of asking "is this trial large?" bounded too.
+        """
+        counted = 0
+        start: dict[str, Any] | None = None
+        while counted < at_most:
+            kwargs: dict[str, Any] = {
+                "TableName": self.name,
+                "KeyConditionExpression": "#pk = :pk AND begins_with(#sk, :prefix)",
+                "ExpressionAttributeNames": {"#pk": "pk", "#sk": "sk"},
+                "ExpressionAttributeValues": serialize_values({":pk": pk, ":prefix": prefix}),
+                "Select": "COUNT",
+                "Limit": at_most - counted,
+            }
+            if start:
+                kwargs["ExclusiveStartKey"] = start
+            response = self.client.query(**kwargs)
+            counted += int(response.get("Count", 0))
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                break
+        return min(counted, at_most)
 
     def query_all(self, **kwargs: Any) -> list[dict[str, Any]]:
+        """Every page of a Query (a bulk read: the garbage collector is paused meanwhile)."""
         items: list[dict[str, Any]] = []
         start: dict[str, Any] | None = None
-        while True:
-            page, start = self.query_page(start_key=start, **kwargs)
-            items.extend(page)
-            if not start:
-                return items
+        with gc_paused():
+            while True:
+                page, start = self.query_page(start_key=start, **kwargs)
+                items.extend(page)
+                if not start:
+                    return items
 
     # -- several items at once -----------------------------------------------------------
     def op(

@@ -117,6 +117,21 @@ def audit_sk(*, at: str, event_id: str) -> str:
     return f"{at}#{event_id}"
 
 
+def jobs_pk(trial_id: str) -> str:
+    """The partition of a trial's export and report jobs (IAM scopes the job function's
+    writes to it with dynamodb:LeadingKeys ``JOBS#*``)."""
+    return f"JOBS#{trial_id}"
+
+
+def jobs_of(kind: str) -> str:
+    """The sort-key prefix of one kind of job (``export#``, ``report#``)."""
+    return f"{kind}#"
+
+
+def job(*, trial_id: str, kind: str, job_id: str) -> dict[str, str]:
+    return {"pk": jobs_pk(trial_id), "sk": f"{jobs_of(kind)}{job_id}"}
+
+
 def idempotency(scope_hash: str) -> dict[str, str]:
     return {"pk": f"IDEM#{scope_hash}", "sk": "IDEM"}
 

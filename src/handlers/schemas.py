@@ -19,6 +19,7 @@ from pydantic import (
     PlainValidator,
     StringConstraints,
     WithJsonSchema,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -441,6 +442,10 @@ class Erased(BaseModel):
         description="stored report versions that named the participant (the latest report "
         "is republished without them)"
     )
+    export_files_deleted: int = Field(
+        description="stored versions of export files that named the participant (those "
+        "exports are failed: `participant_erased`)"
+    )
 
 
 class ParticipantList(BaseModel):
@@ -599,6 +604,11 @@ class Summary(BaseModel):
     diary_adherence: list[DiaryAdherence]
 
 
+class ValueLabel(BaseModel):
+    value: int | str = Field(description="a value as it stands in the CSV")
+    label: str
+
+
 class CodebookColumn(BaseModel):
     name: str
     label: str
@@ -606,6 +616,13 @@ class CodebookColumn(BaseModel):
     range: list[int] | None = Field(min_length=2, max_length=2, description="[min, max]")
     instrument: str | None
     missing: str = Field(description="what an empty field means")
+    value_labels: list[ValueLabel] | None = Field(
+        description="what each code of a coded column means (booleans, categories); else null"
+    )
+    missing_code: ValueLabel | None = Field(
+        description="numeric columns that can be empty: the code the spss/stata/r syntax "
+        "files give an empty field, declared missing (the CSV itself leaves it empty)"
+    )
 
 
 class Codebook(BaseModel):
@@ -631,7 +648,89 @@ class AlertOut(BaseModel):
 
 class AlertLog(BaseModel):
     trial_id: str
-    alerts: list[AlertOut] = Field(description="oldest first")
+    alerts: list[AlertOut] = Field(
+        description="by participant, then in the order their submissions arrived"
+    )
+    next_cursor: str | None = Field(description="the next page's `cursor`; null on the last")
+
+
+# -- jobs: exports and reports made by the job function (services.jobs) ----------------------
+
+
+class ExportIn(Strict):
+    """An export job: the CSV of a layout, for spss/stata/r with a syntax file labelling it."""
+
+    model_config = example({"format": "spss", "deidentified": False})
+
+    format: Literal["csv-long", "csv-wide", "spss", "stata", "r"] = Field(
+        description="csv-long / csv-wide: the CSV of that layout; spss, stata, r: the CSV "
+        "plus a syntax file (.sps, .do, .R) applying variable labels, value labels and "
+        "missing-value codes"
+    )
+    deidentified: bool = Field(
+        default=False,
+        description="drop free text, shift each participant's dates by a random whole "
+        "number of weeks (1 to 52, either way), replace submission ids by export-local codes",
+    )
+    layout: Literal["long", "wide"] | None = Field(
+        default=None,
+        description="spss, stata, r: the CSV's layout (default long); csv-long and csv-wide "
+        "name theirs",
+    )
+
+    @model_validator(mode="after")
+    def _layout_of_the_format(self) -> ExportIn:
+        named = {"csv-long": "long", "csv-wide": "wide"}.get(self.format)
+        if named and self.layout not in (None, named):
+            raise ValueError(f"format {self.format} is the {named} layout")
+        return self
+
+
+class JobFileOut(BaseModel):
+    name: str = Field(description="the file's name (a download saves as it)")
+    content_type: str
+    size: int | None = Field(description="bytes; null where the report function wrote it")
+    url: str = Field(description="presigned S3 GET, valid until `url_expires_at`")
+    url_expires_at: str = Field(description="at most 15 minutes after this answer")
+
+
+class JobOut(BaseModel):
+    trial_id: str
+    status: Literal["running", "ready", "failed"]
+    created_at: str
+    updated_at: str
+    deadline_at: str = Field(description="a job still running then is failed (`timeout`)")
+    finished_at: str | None
+    error: str | None = Field(
+        description="failed only: `timeout`, `participant_erased` or the error's class"
+    )
+    download_url: str | None = Field(
+        description="ready only: the URL of the first file (the CSV or the report JSON)"
+    )
+    download_url_expires_at: str | None
+    files: list[JobFileOut] = Field(description="ready only: every file, with its URL")
+
+
+class ExportJob(JobOut):
+    """An export job (GET it again until `status` is not running)."""
+
+    export_id: str
+    format: Literal["csv-long", "csv-wide", "spss", "stata", "r"]
+    layout: Literal["long", "wide"]
+    deidentified: bool
+
+
+class ExportJobPage(BaseModel):
+    trial_id: str
+    exports: list[ExportJob] = Field(description="newest first; `files` only on GET by id")
+    next_cursor: str | None = Field(description="the next page's `cursor`; null on the last")
+
+
+class ReportJob(JobOut):
+    """A pre/post report job; when ready the report is published (`report`)."""
+
+    job_id: str
+    report: str = Field(description="where the published report is read when ready")
 
 
 # -- the pre/post report (domain.report.build_report, rendered by services.prepost.to_json) ---

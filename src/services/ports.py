@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from domain.aggregates import Counted, Moments
+from domain.jobs import Job, JobFile, JobKind
 from domain.submissions import IdempotencyClaim, ScoreRecord, SubmissionInfo, SubmissionRecord
 from domain.trial import (
     AccessCode,
@@ -34,14 +35,18 @@ __all__ = [
     "AuditStore",
     "IdempotencyStore",
     "InstrumentTextStore",
+    "JobQueue",
+    "JobStore",
     "KeyStore",
     "Mailer",
     "Metrics",
     "ParticipantStore",
     "ReportStore",
+    "ResultFiles",
     "ScoreStore",
     "ScoringLedger",
     "SubmissionStore",
+    "TrialCounts",
     "TrialStore",
     "TrialStores",
 ]
@@ -230,6 +235,10 @@ class AlertStore(Protocol):
         self, trial_id: str, participant_id: str | None = None, *, consistent: bool = False
     ) -> list[AlertRecord]: ...
 
+    def alert_page(
+        self, trial_id: str, *, limit: int, cursor: str | None
+    ) -> tuple[list[AlertRecord], str | None]: ...
+
     def delete_alert(self, record: AlertRecord) -> None: ...
 
 
@@ -257,6 +266,51 @@ class ReportStore(Protocol):
     def get_json(self, key: str) -> dict[str, Any] | None: ...
 
     def delete_versions(self, prefix: str, *, naming: Callable[[bytes], bool]) -> int: ...
+
+
+class ResultFiles(Protocol):
+    """Where jobs write their files (the reports bucket, under ``exports/<trial>/``) and how
+    a client fetches one (a presigned GET)."""
+
+    def export_prefix(self, trial_id: str) -> str: ...
+
+    def put_chunks(self, key: str, chunks: Iterable[bytes], content_type: str) -> int: ...
+
+    def download_url(self, key: str, *, filename: str, expires_in: int) -> str: ...
+
+    def delete_versions(self, prefix: str, *, naming: Callable[[bytes], bool]) -> int: ...
+
+
+class JobStore(Protocol):
+    """Job records (main table, ``JOBS#{trial}``); finishing is conditional on ``running``."""
+
+    def create_job(self, job: Job) -> None: ...
+
+    def get_job(self, trial_id: str, kind: JobKind, job_id: str) -> Job | None: ...
+
+    def job_page(
+        self, trial_id: str, kind: JobKind, *, limit: int, cursor: str | None
+    ) -> tuple[list[Job], str | None]: ...
+
+    def finish_job(self, job: Job, *, files: Sequence[JobFile], at: str) -> Job | None: ...
+
+    def fail_job(
+        self, job: Job, *, error: str, at: str, only_running: bool = True
+    ) -> Job | None: ...
+
+
+class JobQueue(Protocol):
+    """Hands a job to the job function (an SQS queue on AWS and locally)."""
+
+    def enqueue(self, job: Job) -> None: ...
+
+
+class TrialCounts(Protocol):
+    """How big a trial is, counted only up to a bound (never more than that is read)."""
+
+    def count_scores(self, trial_id: str, *, at_most: int) -> int: ...
+
+    def count_participants(self, trial_id: str, *, at_most: int) -> int: ...
 
 
 class Mailer(Protocol):

@@ -56,8 +56,9 @@ class Route:
     ends_token: bool = False  # an allowed call ends its token: a token of its own
     needs_code: bool = False  # the body is a fresh code of a participant of its own
 
-    def url(self, trial_id: str, participant_id: str) -> str:
-        return self.path.format(trial=trial_id, pid=participant_id)
+    def url(self, trial_id: str, participant_id: str, **ids: str) -> str:
+        """The path with its ids; {export} and {job} are jobs the fixture asked for."""
+        return self.path.format(trial=trial_id, pid=participant_id, **ids)
 
     def __str__(self) -> str:
         return f"{self.method} {self.path}"
@@ -159,6 +160,16 @@ ROUTES = [
     Route("GET", "/v1/trials/{trial}/reports/pre-post", frozenset({"coordinator"}), 200),
     Route("GET", "/v1/trials/{trial}/export.csv?layout=long", frozenset({"coordinator"}), 200),
     Route("GET", "/v1/trials/{trial}/export.csv?layout=wide", frozenset({"coordinator"}), 200),
+    Route("GET", "/v1/trials/{trial}/reports/pre-post/jobs/{job}", frozenset({"coordinator"}), 200),
+    Route(
+        "POST",
+        "/v1/trials/{trial}/exports",
+        frozenset({"coordinator"}),
+        202,
+        lambda _: {"format": "spss", "deidentified": True},
+    ),
+    Route("GET", "/v1/trials/{trial}/exports", frozenset({"coordinator"}), 200),
+    Route("GET", "/v1/trials/{trial}/exports/{export}", frozenset({"coordinator"}), 200),
     Route("GET", "/v1/trials/{trial}/codebook", frozenset({"coordinator"}), 200),
     Route("GET", "/v1/trials/{trial}/alerts", frozenset({"coordinator"}), 200),
     Route(
@@ -257,6 +268,7 @@ class World:
     coordinator: dict[str, str]  # of the trial under test, to prepare allowed calls
     coordinators: dict[str, dict[str, str]]  # of each trial, by trial id
     counter: Iterator[int]
+    ids: dict[str, str]  # an export job and a report job of the trial under test
 
 
 @pytest.fixture(scope="module")
@@ -274,6 +286,16 @@ def world() -> Iterator[World]:
                 f"/v1/trials/{keys.trial_id}/reports/pre-post", headers=keys.coordinator
             )
             assert published.status_code == 200, published.text
+        export = client.post(
+            f"/v1/trials/{OWN}/exports", headers=own.coordinator, json={"format": "csv-long"}
+        )
+        report = client.post(
+            f"/v1/trials/{OWN}/reports/pre-post",
+            headers={**own.coordinator, "Prefer": "respond-async"},
+        )
+        assert (export.status_code, report.status_code) == (202, 202), (export.text, report.text)
+        base.jobs.drain()
+        ids = {"export": export.json()["export_id"], "job": report.json()["job_id"]}
         tokens = {}
         for keys in (own, other):
             for pid in (TOKEN_PARTICIPANT, "PREV"):
@@ -310,6 +332,7 @@ def world() -> Iterator[World]:
             own.coordinator,
             {OWN: own.coordinator, OTHER: other.coordinator},
             itertools.count(1),
+            ids,
         )
 
 
@@ -348,7 +371,7 @@ def test_each_route_answers_each_caller_as_the_role_table_says(
             assert enrolled.status_code == 201, enrolled.text
         body = {"code": access_code(world.client, world.coordinator, OWN, pid)}
     r = world.client.request(
-        route.method, route.url(OWN, participant_id), headers=headers, json=body
+        route.method, route.url(OWN, participant_id, **world.ids), headers=headers, json=body
     )
     if expected == route.ok:
         assert r.status_code == expected, r.text
@@ -379,14 +402,14 @@ def test_a_submitter_key_is_refused_on_every_route_of_another_trial_and_every_re
             continue
         r = world.client.request(
             route.method,
-            route.url(OWN, "P999"),
+            route.url(OWN, "P999", **world.ids),
             headers=submitter,
             json=route.body("P999") if route.body else None,
         )
         assert r.status_code == 403, (str(route), r.text)
         # v1.1: a submitter reads its own trial's Questionnaires (a front end renders them)
         if route.method == "GET" and "submitter" not in route.roles:
-            r = world.client.get(route.url(OTHER, "P999"), headers=submitter)
+            r = world.client.get(route.url(OTHER, "P999", **world.ids), headers=submitter)
             assert_problem(r, 403)
 
 

@@ -147,7 +147,10 @@ def test_the_openapi_document_lists_every_route_of_the_contract(client):
         "/v1/trials/{trial_id}/participants/{participant_id}/scores": {"get"},
         "/v1/trials/{trial_id}/summary": {"get"},
         "/v1/trials/{trial_id}/reports/pre-post": {"post", "get"},
+        "/v1/trials/{trial_id}/reports/pre-post/jobs/{job_id}": {"get"},
         "/v1/trials/{trial_id}/export.csv": {"get"},
+        "/v1/trials/{trial_id}/exports": {"post", "get"},
+        "/v1/trials/{trial_id}/exports/{export_id}": {"get"},
         "/v1/trials/{trial_id}/codebook": {"get"},
         "/v1/trials/{trial_id}/alerts": {"get"},
         "/v1/trials/{trial_id}/audit": {"get"},
@@ -718,6 +721,7 @@ def test_erasing_a_participant_removes_their_data_and_leaves_an_audit_record(
         "scores_deleted": 2,
         "alerts_deleted": 1,
         "report_versions_deleted": 0,
+        "export_files_deleted": 0,
     }
     assert query(aws, NAMES.submissions_table, f"T#{tid}#P#P01") == []
     for prefix in ("P#P01", "SC#P01#", "AL#P01#"):

@@ -47,7 +47,11 @@ OPERATION_IDS = {
     ("get", "/v1/trials/{trial_id}/summary"): "get_summary",
     ("post", "/v1/trials/{trial_id}/reports/pre-post"): "publish_prepost_report",
     ("get", "/v1/trials/{trial_id}/reports/pre-post"): "get_prepost_report",
+    ("get", "/v1/trials/{trial_id}/reports/pre-post/jobs/{job_id}"): "get_report_job",
     ("get", "/v1/trials/{trial_id}/export.csv"): "export_csv",
+    ("post", "/v1/trials/{trial_id}/exports"): "request_export",
+    ("get", "/v1/trials/{trial_id}/exports"): "list_exports",
+    ("get", "/v1/trials/{trial_id}/exports/{export_id}"): "get_export",
     ("get", "/v1/trials/{trial_id}/codebook"): "get_codebook",
     ("get", "/v1/trials/{trial_id}/alerts"): "list_alerts",
     ("get", "/v1/trials/{trial_id}/audit"): "list_audit_events",
@@ -227,7 +231,7 @@ def test_every_request_body_of_the_document_has_an_example(document):
         schema = operation["requestBody"]["content"]["application/json"]["schema"]
         assert component(document, schema["$ref"]).get("examples"), (method, path)
         bodies += 1
-    assert bodies == 9
+    assert bodies == 10
     # the FHIR route takes its resource under FHIR's media type as well
     fhir_body = document["paths"][FHIR_ROUTE[1]][FHIR_ROUTE[0]]["requestBody"]["content"]
     assert set(fhir_body) == {"application/fhir+json", "application/json"}

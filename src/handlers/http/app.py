@@ -33,6 +33,7 @@ from handlers.api_errors import (
 from handlers.http import (
     access,
     audit,
+    exports,
     fhir,
     forms,
     instruments,
@@ -64,6 +65,7 @@ ROUTERS = (
     submissions,
     fhir,
     results,
+    exports,
     audit,
 )
 PARSE_ERROR = "There was an error parsing the body"  # FastAPI's 400 for unparsable bodies
