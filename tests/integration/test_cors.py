@@ -242,7 +242,9 @@ def test_an_answer_to_an_allowed_origin_names_it_and_exposes_the_contracts_heade
     assert r.status_code == 200
     assert cors_headers(r) == {
         "access-control-allow-origin": FRONT_END,
-        "access-control-expose-headers": "Location,Retry-After,WWW-Authenticate,Idempotent-Replayed",
+        "access-control-expose-headers": (
+            "Location,Retry-After,WWW-Authenticate,Idempotent-Replayed"
+        ),
     }
     assert r.headers.get_list("vary") == ["origin"]
 
