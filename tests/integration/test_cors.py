@@ -94,7 +94,7 @@ def test_the_template_allows_the_configured_origins_with_the_contracts_methods_a
         allow_origins=(FRONT_END, SECOND_FRONT_END),
         allow_methods=("GET", "POST", "PUT", "PATCH", "DELETE"),
         allow_headers=("Authorization", "Content-Type", "Idempotency-Key", "Prefer"),
-        expose_headers=("Location", "Retry-After", "WWW-Authenticate"),
+        expose_headers=("Location", "Retry-After", "WWW-Authenticate", "Idempotent-Replayed"),
         max_age=600,
         allow_credentials=False,
     )
@@ -155,7 +155,12 @@ def test_the_sam_transform_hands_api_gateway_the_whole_cors_configuration_and_a_
                 "allowOrigins": {"Fn::Split": [",", ALLOWED]},
                 "allowMethods": ["GET", "POST", "PUT", "PATCH", "DELETE"],
                 "allowHeaders": ["Authorization", "Content-Type", "Idempotency-Key", "Prefer"],
-                "exposeHeaders": ["Location", "Retry-After", "WWW-Authenticate"],
+                "exposeHeaders": [
+                    "Location",
+                    "Retry-After",
+                    "WWW-Authenticate",
+                    "Idempotent-Replayed",
+                ],
                 "maxAge": 600,
                 "allowCredentials": False,
             },
@@ -237,7 +242,9 @@ def test_an_answer_to_an_allowed_origin_names_it_and_exposes_the_contracts_heade
     assert r.status_code == 200
     assert cors_headers(r) == {
         "access-control-allow-origin": FRONT_END,
-        "access-control-expose-headers": "Location,Retry-After,WWW-Authenticate",
+        "access-control-expose-headers": (
+            "Location,Retry-After,WWW-Authenticate,Idempotent-Replayed"
+        ),
     }
     assert r.headers.get_list("vary") == ["origin"]
 

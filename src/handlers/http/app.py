@@ -77,8 +77,8 @@ DESCRIPTION = (
     "participant's own front end, a participant token (POST /v1/access/exchange). Browsers "
     "on an allowed origin (deployment configuration) may call every route: preflights allow "
     "GET, POST, PUT, PATCH, DELETE and the headers Authorization, Content-Type, "
-    "Idempotency-Key and Prefer, cached 600 s; pages may read Location, Retry-After and "
-    "WWW-Authenticate; other origins get no CORS headers."
+    "Idempotency-Key and Prefer, cached 600 s; pages may read Location, Retry-After, "
+    "WWW-Authenticate and Idempotent-Replayed; other origins get no CORS headers."
 )
 # schemas the routes refer to by name but FastAPI does not collect (no route has them as a model)
 _CSV_EXPORT_SCHEMA = {
