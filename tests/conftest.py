@@ -277,3 +277,18 @@ def submission(
     }
     body.update(extra)
     return body
+
+
+# Debian's Chromium, as every browser test launches it: headless, a fresh profile, and nothing
+# that reaches out to the network on its own (the machine notes for a closed network)
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]

@@ -12,22 +12,10 @@ import pytest
 import uvicorn
 from playwright.sync_api import Route, sync_playwright
 
-from conftest import settings_for_tests
+from conftest import CHROMIUM, CHROMIUM_ARGS, settings_for_tests
 from handlers.api_app import create_app
 from handlers.wiring import build
 from local.cors import behind_http_api
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="module")

@@ -34,24 +34,13 @@ import pytest
 import uvicorn
 from playwright.sync_api import Browser, Page, Request, expect, sync_playwright
 
-from conftest import World, access_code, bearer, make_trial, moto_world
+from conftest import CHROMIUM, CHROMIUM_ARGS, World, access_code, bearer, make_trial, moto_world
 from handlers.api_app import create_app
 from local.cors import behind_http_api
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 WEB_FORM = REPO / "examples" / "web-form"
 LHC_FORMS = WEB_FORM / "node_modules" / "lforms" / "dist" / "lforms" / "webcomponent"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [  # as the machine notes prescribe for a closed network
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TRIAL = "web-form-pilot"
 CHOSEN = re.compile(r"\bant-radio-wrapper-checked\b")
 WAIT_MS = 20_000  # the longest any page condition may take before the test fails
