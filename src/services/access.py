@@ -320,12 +320,42 @@ class AccessService:
                 self._cache.move_to_end(token_hash)
                 while len(self._cache) > _CACHED_TOKENS:
                     self._cache.popitem(last=False)
+        return self._holder(participant, record, token_hash=token_hash, ids=ids)
+
+    def cached_holder(self, token: str) -> TokenHolder | None:
+        """`authenticate` without any store call, or None when it would make one.
+
+        A token this instance read within `cache_seconds` is answered (or refused) from
+        memory; anything else is None, and the caller runs `authenticate` (the API does that
+        off the event loop).
+        """
+        ids = _token_ids(token)
+        if ids is None:
+            return None
+        token_hash = _hash("token", token)
+        with self._lock:
+            cached = self._cache.get(token_hash)
+        if cached is None or self.monotonic() - cached[0] >= self.cache_seconds:
+            return None
+        _, participant, record = cached
+        return self._holder(participant, record, token_hash=token_hash, ids=ids)
+
+    def _holder(
+        self,
+        participant: Participant,
+        record: ParticipantToken,
+        *,
+        token_hash: str,
+        ids: tuple[str, str],
+    ) -> TokenHolder:
+        """The holder of a token read from the store (or the cache), if it is valid now."""
         if participant.status == "withdrawn":
             raise NotAuthenticated("unknown or ended participant token")
         if record.expires_at <= iso(self.clock()):
             raise NotAuthenticated(
                 "this participant token has expired; ask the trial team for a new code"
             )
+        trial_id, participant_id = ids
         return TokenHolder(
             principal=Principal(
                 key_id=record.token_id,

@@ -154,15 +154,31 @@ class KeyService:
             self._cache[key_hash] = (now, stored)
         assert stored is not None
         moment = iso(self.clock())
-        if stored.revoked_at is not None and stored.revoked_at <= moment:
-            raise NotAuthenticated("this API key was revoked")
-        if stored.expires_at is not None and stored.expires_at <= moment:
-            raise NotAuthenticated("this API key has expired; ask for a new one")
+        principal = _principal(stored, moment)
         day = moment[:10]
         if stored.last_used != day:
             self.store.touch_api_key(key_hash, day=day)
             self._cache[key_hash] = (self._cache[key_hash][0], replace(stored, last_used=day))
-        return Principal(key_id=stored.key_id, role=stored.role, trial_id=stored.trial_id)
+        return principal
+
+    def cached_principal(self, api_key: str | None) -> Principal | None:
+        """`authenticate` without any store call, or None when it would make one.
+
+        A key this instance resolved within `cache_seconds` and already marked used today is
+        answered (or refused, revoked or expired) from memory; anything else is None, and the
+        caller runs `authenticate`, which may read or write the store (the API does that off
+        the event loop).
+        """
+        if not api_key:
+            return None
+        cached = self._cache.get(hash_key(api_key))
+        if not cached or self.monotonic() - cached[0] >= self.cache_seconds:
+            return None
+        stored = cached[1]
+        moment = iso(self.clock())
+        if stored.last_used != moment[:10]:
+            return None
+        return _principal(stored, moment)
 
     def list(
         self, trial_id: str, *, limit: int, cursor: str | None
@@ -175,6 +191,15 @@ class KeyService:
         if revoked is None:
             raise NotFound(f"no API key {key_id} in {trial_id}")
         return revoked
+
+
+def _principal(stored: ApiKey, moment: str) -> Principal:
+    """The caller a stored key names at `moment`; `NotAuthenticated` once revoked or expired."""
+    if stored.revoked_at is not None and stored.revoked_at <= moment:
+        raise NotAuthenticated("this API key was revoked")
+    if stored.expires_at is not None and stored.expires_at <= moment:
+        raise NotAuthenticated("this API key has expired; ask for a new one")
+    return Principal(key_id=stored.key_id, role=stored.role, trial_id=stored.trial_id)
 
 
 def require(principal: Principal, *, trial_id: str, roles: Collection[CallerRole]) -> None:

@@ -9,11 +9,17 @@ everywhere else. `ExchangeThrottle` guards the one route without a key, the code
 When FastAPI refuses a body before any dependency has run (it is not JSON, or the schema
 refuses it), `authorize_unparsed` runs the route's guard first, so
 the key is still checked before the refusal says anything about the body.
+
+Every dependency here is a coroutine, run on the event loop: FastAPI would run a plain
+function in a worker thread, and a hop to the thread pool and back costs more than what
+these do. A guard answers a key (or token) this instance checked moments ago from memory
+(`KeyService.cached_principal`, `AccessService.cached_holder`); only a key it must read or
+mark used goes to a worker thread, since boto3 blocks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, cast
 
 from fastapi import Depends, Path, Query, Request
@@ -45,6 +51,7 @@ __all__ = [
     "actor",
     "authorize_unparsed",
     "bad_cursor",
+    "container_dependency",
     "get_container",
 ]
 
@@ -68,24 +75,37 @@ def get_container(request: Request) -> Container:
     return cast(Container, request.app.state.container)
 
 
-ContainerDep = Annotated[Container, Depends(get_container)]
+async def container_dependency(request: Request) -> Container:
+    """`get_container` as a dependency: a coroutine, so FastAPI runs it on the event loop."""
+    return get_container(request)
 
-Guard = Callable[[Request, HTTPAuthorizationCredentials | None, Container], Any]
+
+ContainerDep = Annotated[Container, Depends(container_dependency)]
+
+Guard = Callable[[Request, HTTPAuthorizationCredentials | None, Container], Awaitable[Any]]
 _GUARDS: set[Guard] = set()
 
 
-def authenticate(request: Request, credentials: Credentials, container: Container) -> Principal:
+async def authenticate(
+    request: Request, credentials: Credentials, container: Container
+) -> Principal:
     """The caller of a request (a key or a participant token), within its rate limit.
 
-    A token's participant, as read with it, is kept on the request (`token_holder`).
+    A token's participant, as read with it, is kept on the request (`token_holder`). Only a
+    credential the cache cannot answer is checked in a worker thread (it reads the store).
     """
     presented = credentials.credentials if credentials else None
     if presented and container.access.is_token(presented):
-        holder = container.access.authenticate(presented)
+        holder = container.access.cached_holder(presented)
+        if holder is None:
+            holder = await run_in_threadpool(container.access.authenticate, presented)
         request.state.token_holder = holder
         principal = holder.principal
     else:
-        principal = container.keys.authenticate(presented)
+        cached = container.keys.cached_principal(presented)
+        if cached is None:
+            cached = await run_in_threadpool(container.keys.authenticate, presented)
+        principal = cached
     container.key_limits.take(principal.key_id)
     return principal
 
@@ -93,8 +113,10 @@ def authenticate(request: Request, credentials: Credentials, container: Containe
 def allow(*roles: CallerRole) -> Guard:
     """A dependency that lets through a valid key of one of `roles` (its trial's, if scoped)."""
 
-    def guard(request: Request, credentials: Credentials, container: ContainerDep) -> Principal:
-        principal = authenticate(request, credentials, container)
+    async def guard(
+        request: Request, credentials: Credentials, container: ContainerDep
+    ) -> Principal:
+        principal = await authenticate(request, credentials, container)
         require(principal, trial_id=request.path_params.get("trial_id", ""), roles=roles)
         request.state.principal = principal
         return principal
@@ -104,11 +126,11 @@ def allow(*roles: CallerRole) -> Guard:
     return guard
 
 
-def participant_only(
+async def participant_only(
     request: Request, credentials: Credentials, container: ContainerDep
 ) -> TokenHolder:
     """A dependency that lets through a valid participant token only (the /v1/me routes)."""
-    principal = authenticate(request, credentials, container)
+    principal = await authenticate(request, credentials, container)
     if principal.role != "participant":
         raise Forbidden(
             f"a {principal.credential} may not do this: /v1/me is a participant's own, "
@@ -122,7 +144,7 @@ def participant_only(
 _GUARDS.add(participant_only)
 
 
-def exchange_throttle(request: Request, container: ContainerDep) -> None:
+async def exchange_throttle(request: Request, container: ContainerDep) -> None:
     """The code exchange's limits against guessing: per source address, then per instance.
 
     The source is the connection's address: on AWS the HTTP API's ``sourceIp`` (Mangum
@@ -163,9 +185,9 @@ async def authorize_unparsed(request: Request) -> None:
     for dependency in getattr(dependant, "dependencies", ()):
         if dependency.call in _GUARDS:
             credentials = await bearer(request)
-            await run_in_threadpool(dependency.call, request, credentials, get_container(request))
+            await dependency.call(request, credentials, get_container(request))
         elif dependency.call in _THROTTLES:
-            await run_in_threadpool(dependency.call, request, get_container(request))
+            await dependency.call(request, get_container(request))
 
 
 def actor(principal: Principal) -> Actor:

@@ -3,6 +3,10 @@ a token submits only for its own participant).
 
 A refused submission names every bad field in one answer: when the schema refuses some
 fields, `content_problems` adds what the service finds wrong in the fields it accepted.
+
+The route is a coroutine that hands the service call (boto3, which blocks) to a worker
+thread once: a plain function would cost FastAPI two hops, the call and then the response
+model's validation, each in the thread pool.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response
 from fastapi.exceptions import RequestValidationError
+from starlette.concurrency import run_in_threadpool
 
 from domain.errors import Problem as DomainProblem
 from handlers import schemas
@@ -20,7 +25,7 @@ from handlers.http.dependencies import ContainerDep, FrontEnd, TrialIdPath
 from handlers.wiring import Container
 from services.auth import Principal
 from services.errors import NotFound
-from services.submit import SubmissionInput, require_own_participant
+from services.submit import Accepted, SubmissionInput, require_own_participant
 
 router = APIRouter(tags=["submissions"], route_class=UnicodeCheckedRoute)
 
@@ -61,7 +66,7 @@ IdempotencyKey = Annotated[
         ),
     },
 )
-def create_submission(
+async def create_submission(
     trial_id: TrialIdPath,
     body: schemas.SubmissionIn,
     principal: FrontEnd,
@@ -70,26 +75,43 @@ def create_submission(
     idempotency_key: IdempotencyKey = None,
 ) -> schemas.SubmissionAccepted:
     """Submit one completed instrument; stored immutably before 201 is returned."""
-    trial = container.trials.get_cached(trial_id)
-    accepted = container.submit.submit(
-        trial=trial,
+    data = SubmissionInput(
+        participant_id=body.participant_id,
+        instrument=body.instrument,
+        instrument_version=body.instrument_version,
+        timepoint=body.timepoint,
+        completed_at=body.completed_at,
+        responses=body.responses,
+        notes=body.notes,
+        supersedes=body.supersedes,
+    )
+    accepted = await run_in_threadpool(
+        _submit,
+        container,
+        trial_id=trial_id,
         principal=principal,
-        data=SubmissionInput(
-            participant_id=body.participant_id,
-            instrument=body.instrument,
-            instrument_version=body.instrument_version,
-            timepoint=body.timepoint,
-            completed_at=body.completed_at,
-            responses=body.responses,
-            notes=body.notes,
-            supersedes=body.supersedes,
-        ),
+        data=data,
         idempotency_key=idempotency_key,
     )
     if accepted.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return schemas.SubmissionAccepted(
         submission_id=accepted.submission_id, received_at=accepted.received_at, status="accepted"
+    )
+
+
+def _submit(
+    container: Container,
+    *,
+    trial_id: str,
+    principal: Principal,
+    data: SubmissionInput,
+    idempotency_key: str | None,
+) -> Accepted:
+    """The blocking part of a submission: the trial (cached) and the service's writes."""
+    trial = container.trials.get_cached(trial_id)
+    return container.submit.submit(
+        trial=trial, principal=principal, data=data, idempotency_key=idempotency_key
     )
 
 
