@@ -44,7 +44,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from domain.jobs import ERASED, TIMED_OUT, ExportFormat, Job, JobFile, JobKind
 from domain.trial import Trial
@@ -64,7 +64,9 @@ from services.ports import (
     TrialCounts,
     TrialStore,
 )
-from services.reporting import ReportService
+
+if TYPE_CHECKING:  # the report service's modules (figures, statistics) load with it
+    from services.reporting import ReportService
 
 __all__ = [
     "Download",
