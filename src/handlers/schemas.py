@@ -23,6 +23,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from domain.addresses import address_problem, split_address
 from domain.instruments import ChoiceOrientation, FormSource, Improvement
 from domain.statistics import ChangeCategory, Direction, PMethod
 
@@ -177,26 +178,45 @@ class AlertRuleIn(Strict):
 def _ses_address(value: object) -> str:
     """An address SES can deliver to: 7-bit ASCII local part, domain in its ASCII form.
 
-    email-validator is imported here, on the trial routes only, not at cold start.
+    The rule is `domain.addresses`; a Unicode domain (or an ``xn--`` label) is converted
+    (or checked) with the IDNA 2008 tables of the ``idna`` package, imported here, on the
+    rare address that needs it, never at cold start.
     """
     if not isinstance(value, str):
         raise PydanticCustomError("email_type", "must be an e-mail address (a string)")
-    from email_validator import EmailNotValidError, validate_email
-
-    try:
-        result = validate_email(value, allow_smtputf8=False, check_deliverability=False)
-    except EmailNotValidError as exc:
+    parts = split_address(value)
+    domain = parts[1] if parts else ""
+    ascii_domain = domain
+    if not domain.isascii() or "xn--" in domain.lower():
+        ascii_domain = _idna_ascii(domain)
+    why = address_problem(f"{parts[0]}@{ascii_domain}" if parts else value)
+    if why is not None:
         raise PydanticCustomError(
-            "email_not_deliverable", "not an address SES can deliver to: {why}", {"why": str(exc)}
-        ) from None
-    domain = value.rsplit("@", 1)[1]
-    if not domain.isascii():
+            "email_not_deliverable", "not an address SES can deliver to: {why}", {"why": why}
+        )
+    if ascii_domain != domain and not domain.isascii():
         raise PydanticCustomError(
             "email_domain_not_ascii",
             "SES needs internationalised domains in their ASCII form: send {ascii}",
-            {"ascii": f"{value.rsplit('@', 1)[0]}@{result.ascii_domain}"},
+            {"ascii": f"{value.rsplit('@', 1)[0]}@{ascii_domain}"},
         )
     return value
+
+
+def _idna_ascii(domain: str) -> str:
+    """The ASCII form of a domain (UTS 46 mapping, IDNA 2008), or a refusal."""
+    import idna
+
+    try:
+        ascii_domain = idna.encode(domain, uts46=True).decode("ascii")
+        idna.decode(ascii_domain)  # every xn-- label must be valid Punycode of a valid label
+    except (idna.IDNAError, UnicodeError) as exc:
+        raise PydanticCustomError(
+            "email_not_deliverable",
+            "not an address SES can deliver to: {why}",
+            {"why": f"the part after the @-sign is not a valid internationalised domain ({exc})"},
+        ) from None
+    return ascii_domain
 
 
 SesAddress = Annotated[
