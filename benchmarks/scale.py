@@ -408,6 +408,9 @@ class ResponseSizer:
     def __init__(self, app: Any) -> None:
         self.app = app
         self.last: tuple[int, int] | None = None
+        # set when the app has returned: past the gateway's timeout the client has its 503
+        # while the route still runs, and the measurement waits for its end
+        self.done = threading.Event()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         from local.limits import lambda_response_bytes
@@ -425,16 +428,19 @@ class ResponseSizer:
                 chunks.append(bytes(message.get("body", b"")))
             await send(message)
 
-        await self.app(scope, receive, keep)
-        if start:
-            self.last = (
-                int(start["status"]),
-                lambda_response_bytes(
-                    status=int(start["status"]),
-                    headers=[(bytes(k), bytes(v)) for k, v in start.get("headers", [])],
-                    body=b"".join(chunks),
-                ),
-            )
+        try:
+            await self.app(scope, receive, keep)
+            if start:
+                self.last = (
+                    int(start["status"]),
+                    lambda_response_bytes(
+                        status=int(start["status"]),
+                        headers=[(bytes(k), bytes(v)) for k, v in start.get("headers", [])],
+                        body=b"".join(chunks),
+                    ),
+                )
+        finally:
+            self.done.set()
 
 
 def _app_routes(app: Any) -> list[str]:
@@ -743,7 +749,9 @@ def _measure_route(
     headers = _headers(route.role, ctx, route.headers)
     meter.take()
     sizer.last = None
+    sizer.done.clear()
     answer = _call(client, route.method, path, route.query, headers, body)
+    sizer.done.wait()
     units = meter.take()
     status, response_bytes = sizer.last or (answer.status_code, len(answer.content))
     # timed run, unmetered
@@ -752,8 +760,10 @@ def _measure_route(
         path, body = prepare()
         if path is None:
             return RouteAtSize(participants=size, skipped="nothing to address the second time")
+        sizer.done.clear()
         with timed(moto) as out:
             _call(client, route.method, path, route.query, headers, body)
+            sizer.done.wait()
         timing = out[0]
         baseline = None
         if units.requests:
