@@ -430,6 +430,8 @@ class ResponseSizer:
 
         try:
             await self.app(scope, receive, keep)
+        finally:
+            # also when the gateway's timeout cancelled the wait: the route ran to its end
             if start:
                 self.last = (
                     int(start["status"]),
@@ -439,7 +441,6 @@ class ResponseSizer:
                         body=b"".join(chunks),
                     ),
                 )
-        finally:
             self.done.set()
 
 
