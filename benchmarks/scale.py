@@ -10,7 +10,7 @@ One trial grows to each size on the embedded moto stack (`local.world.create_wor
 `mock_aws`, moto sped up for scale by `moto_scale`; seeding by `scale_seed`). At each size:
 
 - each route is called once through the ASGI app behind `local.limits` (the 6 MB response
-  limit and the 30 s timeout of API Gateway and Lambda) with a `CapacityMeter` on the DynamoDB
+  limit; the 30 s is judged on the estimated Lambda time) with a `CapacityMeter` on the DynamoDB
   client (units, and the DynamoDB requests it made), then once more unmetered for its time:
   wall time, the process's CPU time and the CPU time spent inside moto. The time on Lambda is
   estimated as (CPU outside moto) / (the function's CPU share) + (moto's CPU, standing in for
@@ -1073,33 +1073,43 @@ def _scaled(units: Units, factor: float) -> Units:
     )
 
 
+def _largest(r: ScaleResult, find: Callable[[int], Units | None]) -> tuple[int, Units] | None:
+    """The units at the largest size where they were measured."""
+    for n in reversed(r.sizes):
+        units = find(n)
+        if units is not None:
+            return n, units
+    return None
+
+
 def _cost(r: ScaleResult) -> str:
-    n = r.sizes[-1]
-    sub = r.submitted.get(n)
-    rec = r.scored.get(n)
-    nightly = _job_units(r, "nightly pre/post report", n) or _units_of(
-        r, "POST /v1/trials/{trial_id}/reports/pre-post", n
+    sub = _largest(r, r.submitted.get)
+    rec = _largest(r, r.scored.get)
+    nightly = _largest(r, lambda n: _job_units(r, "nightly pre/post report", n)) or _largest(
+        r, lambda n: _units_of(r, "POST /v1/trials/{trial_id}/reports/pre-post", n)
     )
     if sub is None or rec is None:
         return "Cost: not computed (no submission measured)."
     participants = 100_000
     submissions = participants * 30
     days = 12 * 7
-    write = submissions * (sub.wcu + rec.wcu)
-    read = submissions * (sub.rcu + rec.rcu)
-    report_read = (nightly.rcu * participants * days) if nightly else 0.0
-    report_write = (nightly.wcu * participants * days) if nightly else 0.0
+    write = submissions * (sub[1].wcu + rec[1].wcu)
+    read = submissions * (sub[1].rcu + rec[1].rcu)
+    report_read = nightly[1].rcu * participants * days if nightly else 0.0
+    report_write = nightly[1].wcu * participants * days if nightly else 0.0
     total_w = write + report_write
     total_r = read + report_read
     dollars = total_w / 1e6 * PRICE_PER_MILLION_WRU + total_r / 1e6 * PRICE_PER_MILLION_RRU
+    at = f"the report's per-participant units at {nightly[0]:,}" if nightly else "no report"
     return f"""\
 **100,000 participants over twelve weeks** (3,000,000 submissions, each accepted and scored
-once; the nightly report over the whole trial every day, 84 times, at the per-participant
-units measured at {n:,}): submissions and scoring {write:,.0f} write and {read:,.0f} read
-request units; nightly reports {report_write:,.0f} write and {report_read:,.0f} read request
-units; in all **{total_w:,.0f} WRU and {total_r:,.0f} RRU**, about **${dollars:,.2f}** on
-demand at us-east-1's ${PRICE_PER_MILLION_WRU} per million WRU and ${PRICE_PER_MILLION_RRU}
-per million RRU (exports, the weekly e-mail and storage not included)."""
+once, at the units per submission and per record measured at {sub[0]:,}; the nightly report
+over the whole trial every day, 84 times, at {at}): submissions and scoring {write:,.0f} write
+and {read:,.0f} read request units; nightly reports {report_write:,.0f} write and
+{report_read:,.0f} read request units; in all **{total_w:,.0f} WRU and {total_r:,.0f} RRU**,
+about **${dollars:,.2f}** on demand at us-east-1's ${PRICE_PER_MILLION_WRU} per million WRU
+and ${PRICE_PER_MILLION_RRU} per million RRU (exports, the weekly e-mail and storage not
+included)."""
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
