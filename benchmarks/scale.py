@@ -1021,7 +1021,7 @@ def render(r: ScaleResult) -> str:
         for n, seconds, items in r.seeding
     )
     return f"""\
-{"Quick run (smoke sizes): " if r.quick else ""}one trial of the default protocol (six
+{"Quick run (smoke sizes): one" if r.quick else "One"} trial of the default protocol (six
 questionnaires at three timepoints, twelve weekly diaries), every participant complete: 30
 submissions, 30 scores, the participant item with its 30 `done` slots, a sent alert for one
 FSCRS submission in 50, and the trial's 30 aggregates. Seeding ({seeding}; items
