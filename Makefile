@@ -20,7 +20,8 @@ export UV_PROJECT_ENVIRONMENT = $(VENV)
 EXPORT = $(UV) export --quiet --locked --no-emit-project --no-hashes --no-header
 EXPORT_HEADER = "\# Generated from uv.lock by \`make lock\`; do not edit (runtime dependencies only)."
 
-.PHONY: install install-local run test lint lock check-lock typecheck unit bench demo clean browser
+.PHONY: install install-local run test lint lock check-lock typecheck unit bench demo clean browser \
+	web-form
 
 $(UV_STAMP):
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -80,11 +81,31 @@ browser:
 	  fi; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
-test: lint typecheck browser
-	$(BIN)/pytest -q
+# The reference front end (examples/web-form) serves LHC-Forms from its own node_modules:
+# `npm ci` from its package-lock.json (exact versions, integrity-checked; its .npmrc runs no
+# install scripts), again only when the lock changes. Node.js and npm come with the machine;
+# installed with apt when missing (as root).
+WEB_FORM       = examples/web-form
+WEB_FORM_STAMP = $(WEB_FORM)/node_modules/.package-lock.json
+web-form: $(WEB_FORM_STAMP)
+
+$(WEB_FORM_STAMP): $(WEB_FORM)/package.json $(WEB_FORM)/package-lock.json $(WEB_FORM)/.npmrc
+	@command -v npm >/dev/null || { \
+	  if [ "$$(id -u)" != 0 ]; then \
+	    echo "npm is missing: install Node.js and npm (apt-get install nodejs npm)" >&2; \
+	    exit 1; \
+	  fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
+	cd $(WEB_FORM) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# one worker per core; a test file stays on one worker (its moto world and fixtures with it)
+test: lint typecheck browser web-form
+	$(BIN)/pytest -q -n auto --dist loadfile
 
 bench: install
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build *.egg-info src/*.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build *.egg-info src/*.egg-info \
+		$(WEB_FORM)/node_modules

@@ -16,7 +16,8 @@ from clock import TestClock
 from handlers.api_app import create_app
 from handlers.settings import Settings
 from handlers.wiring import Adapters, Container
-from local.limits import with_synchronous_limits
+from local.cors import behind_http_api
+from local.job_runner import JobRunner
 from local.moto_atomic import make_dynamodb_atomic
 from local.pump import StreamPump
 from local.template import LocalNames
@@ -30,6 +31,8 @@ NAMES = LocalNames(
     submissions_table="test-submissions",
     reports_bucket="test-reports",
     dead_letter_queue="test-dlq",
+    jobs_queue="test-jobs",
+    jobs_dead_letter_queue="test-jobs-dlq",
 )
 TEST_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -59,6 +62,7 @@ def settings_for_tests(**overrides: Any) -> Settings:
         "mail_sender": SENDER,
         "api_base_url": "https://api.example.org",
         "region": REGION,
+        "jobs_queue": NAMES.jobs_queue,
     }
     values.update(overrides)
     return Settings(**values)
@@ -74,6 +78,7 @@ class World:
     pump: StreamPump
     clock: TestClock
     adapters: Adapters
+    jobs: JobRunner  # runs the job queue as the job function would (`world.jobs.drain()`)
 
     @property
     def stores(self) -> TrialStores:
@@ -86,8 +91,8 @@ def moto_world() -> Iterator[World]:
     with mock_aws():
         clock = TestClock()
         built = create_world(names=NAMES, settings=settings_for_tests(), clock=clock)
-        # behind Lambda's and API Gateway's limits, as the local stack serves it
-        app = with_synchronous_limits(create_app(built.container))
+        # behind API Gateway as the local stack serves it (its limits; no allowed origins)
+        app = behind_http_api(create_app(built.container), allowed_origins="")
         client = TestClient(app, raise_server_exceptions=False)
         yield World(
             aws=built.clients,
@@ -96,6 +101,7 @@ def moto_world() -> Iterator[World]:
             pump=built.pump,
             clock=clock,
             adapters=built.adapters,
+            jobs=built.jobs,
         )
 
 
@@ -214,6 +220,27 @@ def make_trial(
     )
 
 
+def access_code(
+    client: TestClient, coordinator: dict[str, str], trial_id: str, participant_id: str
+) -> str:
+    """A new one-time enrolment code for an enrolled participant (the coordinator's route)."""
+    r = client.post(
+        f"/v1/trials/{trial_id}/participants/{participant_id}/access-codes", headers=coordinator
+    )
+    assert r.status_code == 201, r.text
+    return str(r.json()["code"])
+
+
+def participant_token(
+    client: TestClient, coordinator: dict[str, str], trial_id: str, participant_id: str
+) -> dict[str, str]:
+    """Bearer headers of a fresh participant token: a code issued, then exchanged."""
+    code = access_code(client, coordinator, trial_id, participant_id)
+    r = client.post("/v1/access/exchange", json={"code": code})
+    assert r.status_code == 201, r.text
+    return bearer(r.json()["participant_token"])
+
+
 HADS_EXAMPLE = {
     "1": 2,
     "2": 0,
@@ -250,3 +277,18 @@ def submission(
     }
     body.update(extra)
     return body
+
+
+# Debian's Chromium, as every browser test launches it: headless, a fresh profile, and nothing
+# that reaches out to the network on its own (the machine notes for a closed network)
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]

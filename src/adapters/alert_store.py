@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from adapters import keys
+from adapters.cursors import decode_cursor, encode_cursor
 from adapters.dynamodb import ConditionFailed, DynamoTable
 from domain.trial import AlertRecord, AlertRule
 
@@ -192,6 +193,21 @@ class AlertTable:
             pk=keys.trial_pk(trial_id), prefix=keys.alerts_of(participant_id), consistent=consistent
         )
         return [_alert_from_item(i) for i in items]
+
+    def alert_page(
+        self, trial_id: str, *, limit: int, cursor: str | None
+    ) -> tuple[list[AlertRecord], str | None]:
+        """One page of the trial's alerts in key order: by participant, then in the order
+        their submissions arrived (submission ids are ULIDs), then by rule.
+
+        Raises the domain's BadCursor for a cursor this listing did not issue.
+        """
+        pk, prefix = keys.trial_pk(trial_id), keys.alerts_of(None)
+        after = decode_cursor(cursor, pk=pk, sk_prefix=prefix) if cursor else None
+        items, last = self.table.query_page(
+            pk=pk, prefix=prefix, limit=limit, start_key=after, consistent=True
+        )
+        return [_alert_from_item(i) for i in items], encode_cursor(last) if last else None
 
     def delete_alert(self, record: AlertRecord) -> None:
         self.table.delete(_alert_key(record))

@@ -16,6 +16,8 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from adapters.bulk_read import decode_item, gc_paused
+
 
 class TransactionCancelled(Exception):
     """A transaction that changed nothing; `reasons` has one code per operation, in order.
@@ -145,7 +147,11 @@ class DynamoTable:
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
         return_new: bool = False,
+        return_old: bool = False,
     ) -> dict[str, Any] | None:
+        """Update one item; with `return_new` (`return_old`) the item after (before) it."""
+        if return_new and return_old:
+            raise ValueError("an update returns the item after it or before it, not both")
         kwargs: dict[str, Any] = {
             "TableName": self.name,
             "Key": serialize(key),
@@ -157,8 +163,8 @@ class DynamoTable:
             kwargs["ExpressionAttributeNames"] = dict(names)
         if values:
             kwargs["ExpressionAttributeValues"] = serialize_values(values)
-        if return_new:
-            kwargs["ReturnValues"] = "ALL_NEW"
+        if return_new or return_old:
+            kwargs["ReturnValues"] = "ALL_NEW" if return_new else "ALL_OLD"
         try:
             response = self.client.update_item(**kwargs)
         except ClientError as exc:
@@ -174,18 +180,24 @@ class DynamoTable:
         *,
         condition: str | None = None,
         values: Mapping[str, Any] | None = None,
-    ) -> None:
+        return_old: bool = False,
+    ) -> dict[str, Any] | None:
+        """Delete one item; with `return_old` the item as it was (None if there was none)."""
         kwargs: dict[str, Any] = {"TableName": self.name, "Key": serialize(key)}
         if condition:
             kwargs["ConditionExpression"] = condition
         if values:
             kwargs["ExpressionAttributeValues"] = serialize_values(values)
+        if return_old:
+            kwargs["ReturnValues"] = "ALL_OLD"
         try:
-            self.client.delete_item(**kwargs)
+            response = self.client.delete_item(**kwargs)
         except ClientError as exc:
             if _is_condition_failure(exc):
                 raise ConditionFailed(None) from None
             raise
+        attributes = response.get("Attributes")
+        return deserialize(attributes) if attributes else None
 
     def query_page(
         self,
@@ -228,18 +240,46 @@ class DynamoTable:
         if start_key:
             kwargs["ExclusiveStartKey"] = serialize(start_key)
         response = self.client.query(**kwargs)
-        items = [deserialize(i) for i in response.get("Items", [])]
+        items = [decode_item(i) for i in response.get("Items", [])]
         last = response.get("LastEvaluatedKey")
-        return items, (deserialize(last) if last else None)
+        return items, (decode_item(last) if last else None)
+
+    def count(self, *, pk: str, prefix: str, at_most: int) -> int:
+        """How many items of `pk` start with `prefix`, counted up to `at_most` only.
+
+        Query with Select=COUNT and Limit: DynamoDB reads (and bills) only the items it
+        counts, so a bound keeps the cost of asking "is this trial large?" bounded too.
+        """
+        counted = 0
+        start: dict[str, Any] | None = None
+        while counted < at_most:
+            kwargs: dict[str, Any] = {
+                "TableName": self.name,
+                "KeyConditionExpression": "#pk = :pk AND begins_with(#sk, :prefix)",
+                "ExpressionAttributeNames": {"#pk": "pk", "#sk": "sk"},
+                "ExpressionAttributeValues": serialize_values({":pk": pk, ":prefix": prefix}),
+                "Select": "COUNT",
+                "Limit": at_most - counted,
+            }
+            if start:
+                kwargs["ExclusiveStartKey"] = start
+            response = self.client.query(**kwargs)
+            counted += int(response.get("Count", 0))
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                break
+        return min(counted, at_most)
 
     def query_all(self, **kwargs: Any) -> list[dict[str, Any]]:
+        """Every page of a Query (a bulk read: the garbage collector is paused meanwhile)."""
         items: list[dict[str, Any]] = []
         start: dict[str, Any] | None = None
-        while True:
-            page, start = self.query_page(start_key=start, **kwargs)
-            items.extend(page)
-            if not start:
-                return items
+        with gc_paused():
+            while True:
+                page, start = self.query_page(start_key=start, **kwargs)
+                items.extend(page)
+                if not start:
+                    return items
 
     # -- several items at once -----------------------------------------------------------
     def op(

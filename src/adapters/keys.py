@@ -15,6 +15,7 @@ AGGREGATE_PREFIX = "AG#"
 ALERT_PREFIX = "AL#"
 ALERT_CAP_PREFIX = "AC#"
 SUBMISSION_PREFIX = "S#"
+INSTRUMENT_TEXTS_PREFIX = "IT#"
 #: The main table's sparse index of API keys by owning trial ("*" for admin keys).
 KEYS_BY_TRIAL_INDEX = "keys_by_trial"
 #: The submissions table's index of a trial's submissions in arrival order.
@@ -31,6 +32,19 @@ def api_key(key_hash: str) -> dict[str, str]:
 
 def api_key_owner(trial_id: str) -> str:
     return f"KEYS#{trial_id}"
+
+
+def access_code(code_hash: str) -> dict[str, str]:
+    """A one-time enrolment code, found by the hash of its normalised form."""
+    return {"pk": f"CODE#{code_hash}", "sk": "CODE"}
+
+
+def instrument_texts(*, trial_id: str, instrument_id: str, version: str) -> dict[str, str]:
+    """A trial's licensed wording of one instrument version."""
+    return {
+        "pk": trial_pk(trial_id),
+        "sk": f"{INSTRUMENT_TEXTS_PREFIX}{instrument_id}#{version}",
+    }
 
 
 def trial_pk(trial_id: str) -> str:
@@ -101,6 +115,21 @@ def audit_pk(trial_id: str) -> str:
 
 def audit_sk(*, at: str, event_id: str) -> str:
     return f"{at}#{event_id}"
+
+
+def jobs_pk(trial_id: str) -> str:
+    """The partition of a trial's export and report jobs (IAM scopes the job function's
+    writes to it with dynamodb:LeadingKeys ``JOBS#*``)."""
+    return f"JOBS#{trial_id}"
+
+
+def jobs_of(kind: str) -> str:
+    """The sort-key prefix of one kind of job (``export#``, ``report#``)."""
+    return f"{kind}#"
+
+
+def job(*, trial_id: str, kind: str, job_id: str) -> dict[str, str]:
+    return {"pk": jobs_pk(trial_id), "sk": f"{jobs_of(kind)}{job_id}"}
 
 
 def idempotency(scope_hash: str) -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""Trials in the main table: ``TRIALS`` / ``T#{trial_id}``, one item each."""
+"""Trials in the main table: ``TRIALS`` / ``T#{trial_id}``, one item each (the protocol,
+its timing and the alert rules as maps)."""
 
 from __future__ import annotations
 
@@ -7,22 +8,34 @@ from typing import Any
 
 from adapters import keys
 from adapters.dynamodb import DynamoTable
-from domain.trial import AlertRule, Comparison, StudyProtocol, Trial
+from domain.trial import AlertRule, Comparison, StudyProtocol, TimepointTiming, Trial
 
 
 def protocol_to_item(protocol: StudyProtocol) -> dict[str, Any]:
+    """The protocol as stored; `timing` holds only the trial's own timing (no defaults)."""
     return {
         "timepoints": list(protocol.timepoints),
         "schedule": {k: list(v) for k, v in protocol.schedule.items()},
         "comparison": {"pre": protocol.comparison.pre, "post": protocol.comparison.post},
+        "timing": {
+            tp: {"offset_days": t.offset_days, "window_days": t.window_days}
+            for tp, t in protocol.timing.items()
+        },
     }
 
 
 def protocol_from_item(item: Mapping[str, Any]) -> StudyProtocol:
+    """A stored protocol; one stored before protocols had timing takes the defaults."""
     return StudyProtocol(
         timepoints=tuple(item["timepoints"]),
         schedule={k: tuple(v) for k, v in item["schedule"].items()},
         comparison=Comparison(pre=item["comparison"]["pre"], post=item["comparison"]["post"]),
+        timing={
+            tp: TimepointTiming(
+                offset_days=int(t["offset_days"]), window_days=int(t["window_days"])
+            )
+            for tp, t in item.get("timing", {}).items()
+        },
     )
 
 

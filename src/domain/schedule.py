@@ -76,10 +76,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 
-from domain.trial import ParticipantStatus, Slot
+from domain.trial import ParticipantStatus, Slot, TimepointTiming
 
 __all__ = [
     "DEFAULT_WINDOW_DAYS",
@@ -94,6 +94,7 @@ __all__ = [
     "UntimedTimepoints",
     "count_states",
     "default_timing",
+    "effective_timing",
     "participant_schedule",
     "resolve_timing",
     "slot_key",
@@ -112,7 +113,6 @@ FOLLOW_UP_OFFSET_DAYS = 26 * 7
 FOLLOW_UP_WINDOW_DAYS = 14
 
 _WEEK = re.compile(r"week-([1-9][0-9]{0,3})")
-_DAY = timedelta(days=1)
 _STATUSES: frozenset[str] = frozenset({"active", "withdrawn", "completed"})
 
 
@@ -126,37 +126,6 @@ class UntimedTimepoints(ValueError):
             + ", ".join(repr(t) for t in self.timepoints)
             + ": give each an offset and a window"
         )
-
-
-@dataclass(frozen=True, kw_only=True)
-class TimepointTiming:
-    """When a timepoint falls: ``offset_days`` after enrolment, +/- ``window_days``.
-
-    Attributes
-    ----------
-    offset_days : int
-        Whole days from enrolment to the timepoint (day 0 is the day of enrolment).
-    window_days : int
-        Whole days either side of the timepoint that still count as on time (0: that day
-        only).
-    """
-
-    offset_days: int
-    window_days: int
-
-    def __post_init__(self) -> None:
-        for name in ("offset_days", "window_days"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"{name} must be an int, got {value!r}")
-            if value < 0:
-                raise ValueError(f"{name} must be 0 or more, got {value}")
-
-    def window(self, enrolled_at: datetime) -> tuple[datetime, datetime]:
-        """``(opens_at, closes_at)``, half-open, for a participant enrolled at `enrolled_at`."""
-        opens_at = enrolled_at + (self.offset_days - self.window_days) * _DAY
-        closes_at = enrolled_at + (self.offset_days + self.window_days + 1) * _DAY
-        return max(opens_at, enrolled_at), closes_at
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -230,6 +199,26 @@ def resolve_timing(
         assert timing is not None  # checked above
         resolved[name] = timing
     return resolved
+
+
+def effective_timing(
+    *, timepoints: Iterable[str], overrides: Mapping[str, TimepointTiming] | None = None
+) -> dict[str, TimepointTiming]:
+    """The timing of each timepoint that has one (override, else default), in order.
+
+    Unlike `resolve_timing` it leaves out, rather than refuses, the timepoints without any:
+    what a trial shows of its timing.
+
+    >>> effective_timing(timepoints=("week-2", "baseline"))
+    {'week-2': TimepointTiming(offset_days=7, window_days=3)}
+    """
+    given = overrides or {}
+    found: dict[str, TimepointTiming] = {}
+    for name in timepoints:
+        timing = given.get(name) or default_timing(name)
+        if timing is not None:
+            found[name] = timing
+    return found
 
 
 def _check_aware(moment: datetime, what: str) -> None:

@@ -1,4 +1,5 @@
-"""The trial's own nouns: trial, study protocol, participant, slot, alert rule, API key, audit.
+"""The trial's own nouns: trial, study protocol, participant, slot, alert rule, API key, audit,
+and a participant's own access (enrolment code, participant token).
 
 Plain frozen dataclasses, named as the trial names them; every layer speaks them (the
 adapters map them to items, the services decide with them, the handlers render them).
@@ -9,11 +10,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Literal
 
 __all__ = [
     "ALL_TRIALS",
     "DEFAULT_ALERT_RULES",
+    "AccessCode",
     "AlertRecord",
     "AlertRule",
     "ApiKey",
@@ -21,9 +25,11 @@ __all__ = [
     "Comparison",
     "Participant",
     "ParticipantStatus",
+    "ParticipantToken",
     "Role",
     "Slot",
     "StudyProtocol",
+    "TimepointTiming",
     "Trial",
     "default_protocol",
     "natural_key",
@@ -65,13 +71,57 @@ class Comparison:
     post: str
 
 
+_DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TimepointTiming:
+    """When a timepoint falls: ``offset_days`` after enrolment, +/- ``window_days``.
+
+    Attributes
+    ----------
+    offset_days : int
+        Whole days from enrolment to the timepoint (day 0 is the day of enrolment).
+    window_days : int
+        Whole days either side of the timepoint that still count as on time (0: that day
+        only).
+    """
+
+    offset_days: int
+    window_days: int
+
+    def __post_init__(self) -> None:
+        for name in ("offset_days", "window_days"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{name} must be an int, got {value!r}")
+            if value < 0:
+                raise ValueError(f"{name} must be 0 or more, got {value}")
+
+    def window(self, enrolled_at: datetime) -> tuple[datetime, datetime]:
+        """``(opens_at, closes_at)``, half-open, for a participant enrolled at `enrolled_at`."""
+        opens_at = enrolled_at + (self.offset_days - self.window_days) * _DAY
+        closes_at = enrolled_at + (self.offset_days + self.window_days + 1) * _DAY
+        return max(opens_at, enrolled_at), closes_at
+
+
+def _no_timing() -> Mapping[str, TimepointTiming]:
+    return MappingProxyType({})
+
+
 @dataclass(frozen=True, kw_only=True)
 class StudyProtocol:
-    """Which timepoints exist, which instrument is due when, and the pre/post pair."""
+    """Which timepoints exist, which instrument is due when, and the pre/post pair.
+
+    `timing` holds the trial's own timing of some timepoints (API.md v1.1, "Participant
+    access"); every other timepoint takes its default (`domain.schedule.default_timing`:
+    ``week-N`` at day 7 (N - 1) +/- 3, ``follow-up`` at day 182 +/- 14).
+    """
 
     timepoints: tuple[str, ...]
     schedule: Mapping[str, tuple[str, ...]]  # instrument -> timepoints
     comparison: Comparison
+    timing: Mapping[str, TimepointTiming] = field(default_factory=_no_timing)
 
     def slots(self) -> list[Slot]:
         """Every scheduled slot, in timepoint order (then instrument)."""
@@ -85,6 +135,12 @@ class StudyProtocol:
 
     def schedules(self, slot: Slot) -> bool:
         return slot.timepoint in self.schedule.get(slot.instrument, ())
+
+    def scheduled_timepoints(self) -> tuple[str, ...]:
+        """The timepoints some instrument is scheduled at, in protocol order."""
+        return tuple(
+            t for t in self.timepoints if any(t in points for points in self.schedule.values())
+        )
 
 
 def default_protocol() -> StudyProtocol:
@@ -153,6 +209,30 @@ class ApiKey:
     expires_at: str | None = None  # refused from this moment on
     revoked_at: str | None = None  # refused from this moment on (within the key cache)
     last_used: str | None = None  # the last day (YYYY-MM-DD, UTC) it was accepted
+
+
+@dataclass(frozen=True, kw_only=True)
+class AccessCode:
+    """A one-time enrolment code as stored: never the code, only what it opens.
+
+    Found by the hash of the code; `enrolled_at` is the participant's, so that the token it
+    is exchanged for can be given an expiry from the participant's schedule.
+    """
+
+    trial_id: str
+    participant_id: str
+    enrolled_at: str
+    created_at: str
+    expires_at: str  # refused from this moment on
+
+
+@dataclass(frozen=True, kw_only=True)
+class ParticipantToken:
+    """A participant token as stored (by its hash, on the participant): never the token."""
+
+    token_id: str  # public: what the audit trail and submissions name
+    issued_at: str
+    expires_at: str  # refused from this moment on
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -29,6 +29,7 @@ from services.errors import (
     ServiceError,
     ValidationFailed,
 )
+from services.jobs import TooLargeForSync
 from services.rate_limit import RateLimited
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -63,6 +64,7 @@ _STATUS: dict[type[ServiceError], int] = {
     Forbidden: 403,
     NotFound: 404,
     Conflict: 409,
+    TooLargeForSync: 413,
     ValidationFailed: 422,
     RateLimited: 429,
 }
@@ -150,6 +152,8 @@ async def service_error_response(request: Request, exc: Exception) -> JSONRespon
     code = exc.code if isinstance(exc, Conflict) else _code(exc.title)
     if isinstance(exc, RateLimited):
         headers = {"Retry-After": str(exc.retry_after)}
+    if isinstance(exc, TooLargeForSync):
+        headers = {"Link": f'<{exc.job_route}>; rel="alternate"'}
     return problem_response(
         status,
         code=code,

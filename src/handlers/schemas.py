@@ -19,6 +19,7 @@ from pydantic import (
     PlainValidator,
     StringConstraints,
     WithJsonSchema,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -132,10 +133,22 @@ class ComparisonIn(Strict):
 
 
 _PROTOCOL_EXAMPLE: dict[str, Any] = {
-    "timepoints": ["week-1", "week-6", "week-12"],
-    "schedule": {"hads": ["week-1", "week-12"], "diary": ["week-1", "week-6", "week-12"]},
-    "comparison": {"pre": "week-1", "post": "week-12"},
+    "timepoints": ["baseline", "week-6", "week-12"],
+    "schedule": {"hads": ["baseline", "week-12"], "diary": ["baseline", "week-6", "week-12"]},
+    "comparison": {"pre": "baseline", "post": "week-12"},
+    "timing": {"baseline": {"offset_days": 0, "window_days": 3}},
 }
+
+
+class TimingIn(Strict):
+    """When a timepoint falls: `offset_days` after enrolment, +/- `window_days` (whole days)."""
+
+    model_config = example({"offset_days": 0, "window_days": 3})
+
+    offset_days: int = Field(description="days after enrolment (0-3660)")
+    window_days: int = Field(description="days either side that still count as on time (0-366)")
+
+
 _ALERT_RULE_EXAMPLE: dict[str, Any] = {"instrument": "fscrs", "item": 9, "at_least": 3}
 
 
@@ -145,6 +158,12 @@ class ProtocolIn(Strict):
     timepoints: list[Timepoint] = Field(min_length=1, max_length=200)
     schedule: dict[str, list[Timepoint]]
     comparison: ComparisonIn
+    timing: dict[Timepoint, TimingIn] | None = Field(
+        default=None,
+        description="optional timing per timepoint; the others take the defaults (week-N at "
+        "7 (N - 1) days +/- 3, follow-up at 182 days +/- 14). A scheduled timepoint with no "
+        "default (not week-N or follow-up) must be given one.",
+    )
 
 
 class AlertRuleIn(Strict):
@@ -232,10 +251,18 @@ class ComparisonOut(BaseModel):
     post: str
 
 
+class TimingOut(BaseModel):
+    offset_days: int
+    window_days: int
+
+
 class ProtocolOut(BaseModel):
     timepoints: list[str]
     schedule: dict[str, list[str]]
     comparison: ComparisonOut
+    timing: dict[str, TimingOut] = Field(
+        description="every timepoint's timing, the defaults included (in timepoint order)"
+    )
 
 
 class AlertRuleOut(BaseModel):
@@ -312,6 +339,22 @@ class ParticipantOut(BaseModel):
     status_changed_at: str
 
 
+SlotState = Literal["upcoming", "due", "done", "missed"]
+
+
+class ScheduledSlotOut(BaseModel):
+    """One scheduled instrument x timepoint, its window and where it stands now."""
+
+    instrument: str
+    timepoint: str
+    opens_at: str = Field(description="the window opens (inclusive)")
+    closes_at: str = Field(description="the window has closed from this moment")
+    state: SlotState = Field(
+        description="upcoming (not open yet), due (open, not done), done (submitted, whenever), "
+        "missed (closed without a submission)"
+    )
+
+
 class ParticipantProgress(ParticipantOut):
     done: list[str] = Field(
         description=(
@@ -320,6 +363,9 @@ class ParticipantProgress(ParticipantOut):
         )
     )
     missing: list[str] = Field(description="scheduled slots without one yet")
+    schedule: list[ScheduledSlotOut] = Field(
+        description="every scheduled slot with its window and state (as GET /v1/me shows it)"
+    )
 
 
 class SubmissionIn(Strict):
@@ -396,11 +442,16 @@ class Erased(BaseModel):
         description="stored report versions that named the participant (the latest report "
         "is republished without them)"
     )
+    export_files_deleted: int = Field(
+        description="stored versions of export files that named the participant (those "
+        "exports are failed: `participant_erased`)"
+    )
 
 
 class ParticipantList(BaseModel):
     trial_id: str
-    participants: list[ParticipantProgress]
+    participants: list[ParticipantProgress] = Field(description="in participant-code order")
+    next_cursor: str | None
 
 
 # -- the instrument catalogue (domain.instruments.instrument_to_dict) -----------------------
@@ -553,6 +604,11 @@ class Summary(BaseModel):
     diary_adherence: list[DiaryAdherence]
 
 
+class ValueLabel(BaseModel):
+    value: int | str = Field(description="a value as it stands in the CSV")
+    label: str
+
+
 class CodebookColumn(BaseModel):
     name: str
     label: str
@@ -560,6 +616,13 @@ class CodebookColumn(BaseModel):
     range: list[int] | None = Field(min_length=2, max_length=2, description="[min, max]")
     instrument: str | None
     missing: str = Field(description="what an empty field means")
+    value_labels: list[ValueLabel] | None = Field(
+        description="what each code of a coded column means (booleans, categories); else null"
+    )
+    missing_code: ValueLabel | None = Field(
+        description="numeric columns that can be empty: the code the spss/stata/r syntax "
+        "files give an empty field, declared missing (the CSV itself leaves it empty)"
+    )
 
 
 class Codebook(BaseModel):
@@ -585,10 +648,92 @@ class AlertOut(BaseModel):
 
 class AlertLog(BaseModel):
     trial_id: str
-    alerts: list[AlertOut] = Field(description="oldest first")
+    alerts: list[AlertOut] = Field(
+        description="by participant, then in the order their submissions arrived"
+    )
+    next_cursor: str | None = Field(description="the next page's `cursor`; null on the last")
 
 
-# -- the pre/post report (services.prepost.build_report, services.reporting.publish) ----------
+# -- jobs: exports and reports made by the job function (services.jobs) ----------------------
+
+
+class ExportIn(Strict):
+    """An export job: the CSV of a layout, for spss/stata/r with a syntax file labelling it."""
+
+    model_config = example({"format": "spss", "deidentified": False})
+
+    format: Literal["csv-long", "csv-wide", "spss", "stata", "r"] = Field(
+        description="csv-long / csv-wide: the CSV of that layout; spss, stata, r: the CSV "
+        "plus a syntax file (.sps, .do, .R) applying variable labels, value labels and "
+        "missing-value codes"
+    )
+    deidentified: bool = Field(
+        default=False,
+        description="drop free text, shift each participant's dates by a random whole "
+        "number of weeks (1 to 52, either way), replace submission ids by export-local codes",
+    )
+    layout: Literal["long", "wide"] | None = Field(
+        default=None,
+        description="spss, stata, r: the CSV's layout (default long); csv-long and csv-wide "
+        "name theirs",
+    )
+
+    @model_validator(mode="after")
+    def _layout_of_the_format(self) -> ExportIn:
+        named = {"csv-long": "long", "csv-wide": "wide"}.get(self.format)
+        if named and self.layout not in (None, named):
+            raise ValueError(f"format {self.format} is the {named} layout")
+        return self
+
+
+class JobFileOut(BaseModel):
+    name: str = Field(description="the file's name (a download saves as it)")
+    content_type: str
+    size: int | None = Field(description="bytes; null where the report function wrote it")
+    url: str = Field(description="presigned S3 GET, valid until `url_expires_at`")
+    url_expires_at: str = Field(description="at most 15 minutes after this answer")
+
+
+class JobOut(BaseModel):
+    trial_id: str
+    status: Literal["running", "ready", "failed"]
+    created_at: str
+    updated_at: str
+    deadline_at: str = Field(description="a job still running then is failed (`timeout`)")
+    finished_at: str | None
+    error: str | None = Field(
+        description="failed only: `timeout`, `participant_erased` or the error's class"
+    )
+    download_url: str | None = Field(
+        description="ready only: the URL of the first file (the CSV or the report JSON)"
+    )
+    download_url_expires_at: str | None
+    files: list[JobFileOut] = Field(description="ready only: every file, with its URL")
+
+
+class ExportJob(JobOut):
+    """An export job (GET it again until `status` is not running)."""
+
+    export_id: str
+    format: Literal["csv-long", "csv-wide", "spss", "stata", "r"]
+    layout: Literal["long", "wide"]
+    deidentified: bool
+
+
+class ExportJobPage(BaseModel):
+    trial_id: str
+    exports: list[ExportJob] = Field(description="newest first; `files` only on GET by id")
+    next_cursor: str | None = Field(description="the next page's `cursor`; null on the last")
+
+
+class ReportJob(JobOut):
+    """A pre/post report job; when ready the report is published (`report`)."""
+
+    job_id: str
+    report: str = Field(description="where the published report is read when ready")
+
+
+# -- the pre/post report (domain.report.build_report, rendered by services.prepost.to_json) ---
 
 
 class Descriptives(BaseModel):
@@ -713,3 +858,180 @@ class PrePostReport(BaseModel):
     participants: ReportParticipants
     results: list[ReportResult]
     artifacts: ReportArtifacts
+
+
+# -- participant access (services.access) ----------------------------------------------------
+
+
+class AccessCodeOut(BaseModel):
+    code: str = Field(
+        description="shown once: 12 symbols (60 random bits) as XXXX-XXXX-XXXX; case, spaces "
+        "and hyphens do not matter"
+    )
+    trial_id: str
+    participant_id: str
+    expires_at: str = Field(description="refused from this moment (14 days)")
+
+
+class ExchangeIn(Strict):
+    model_config = example({"code": "K7QD-93XM-2FRA"})
+
+    code: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class ExchangeOut(BaseModel):
+    participant_token: str = Field(
+        description="shown once; send it as `Authorization: Bearer <token>`"
+    )
+    trial_id: str
+    participant_id: str
+    expires_at: str = Field(
+        description="28 days after the participant's last window closes (at least 14 days)"
+    )
+
+
+class MeOut(BaseModel):
+    """What a participant sees of their trial: its title, their status and schedule."""
+
+    trial_id: str
+    trial_title: str
+    participant_id: str
+    status: Literal["active", "withdrawn", "completed"]
+    schedule: list[ScheduledSlotOut] = Field(description="in timepoint order, then instrument")
+
+
+class TokenEnded(BaseModel):
+    token_id: str
+    ended: Literal[True]
+
+
+class TokensRevoked(BaseModel):
+    trial_id: str
+    participant_id: str
+    tokens_revoked: int = Field(description="participant tokens that were valid until now")
+
+
+# -- forms and FHIR (services.questionnaires) -------------------------------------------------
+
+_TEXT = {"type": "string", "maxLength": 1000}
+_INSTRUMENT_TEXTS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["items"],
+    "additionalProperties": False,
+    "properties": {
+        "instrument_version": {"type": "string", "description": "default: the current one"},
+        "stem": {"type": "string", "maxLength": 1000, "description": "replaces the probe"},
+        "copyright": {"type": "string", "maxLength": 2000, "description": "the licence notice"},
+        "items": {
+            "type": "object",
+            "description": "every item, by number: its text and, optionally, option labels by "
+            "code (codes not named keep the catalogue's label)",
+            "additionalProperties": {
+                "type": "object",
+                "required": ["text"],
+                "additionalProperties": False,
+                "properties": {
+                    "text": _TEXT,
+                    "options": {
+                        "type": "object",
+                        "additionalProperties": {"type": "string", "maxLength": 200},
+                    },
+                },
+            },
+        },
+    },
+}
+
+
+class InstrumentTextsIn(BaseModel):
+    """The wording a trial is licensed to use for one instrument, checked as a whole on the
+    server so that every problem is named at once (`domain.forms.parse_instrument_texts`)."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            **_INSTRUMENT_TEXTS_SCHEMA,
+            "examples": [
+                {
+                    "instrument_version": "1",
+                    "copyright": "Wording reproduced under licence no. 123 (example)",
+                    "items": {
+                        str(n): {"text": f"The licensed wording of item {n}"} for n in range(1, 15)
+                    },
+                }
+            ],
+        },
+    )
+
+
+class InstrumentTextsOut(BaseModel):
+    trial_id: str
+    instrument: str
+    instrument_version: str
+    updated_at: str
+    form: FormOut = Field(description="the trial's form with the wording (source: trial)")
+
+
+class _Fhir(BaseModel):
+    """A FHIR R4 resource as JSON: only its main elements are described here."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class Questionnaire(_Fhir):
+    """A FHIR R4 Questionnaire (application/fhir+json); see docs/forms-and-fhir.md."""
+
+    resourceType: Literal["Questionnaire"]
+    url: str = Field(description="the canonical the response names (with |version)")
+    version: str = Field(description="the instrument version")
+    name: str
+    title: str
+    status: Literal["active"]
+    subjectType: list[str]
+    copyright: str | None = Field(default=None, description="the trial's licence notice")
+    item: list[dict[str, Any]] = Field(description="display, choice and text items")
+
+
+class QuestionnaireResponse(_Fhir):
+    """A FHIR R4 QuestionnaireResponse answering a served Questionnaire."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "resourceType": "QuestionnaireResponse",
+                    "questionnaire": "https://cmt-collect.invalid/fhir/trials/cmt-pilot/"
+                    "timepoints/week-1/Questionnaire/hads|1",
+                    "status": "completed",
+                    "authored": "2026-11-20T10:15:00Z",
+                    "subject": {"identifier": {"value": "P01"}},
+                    "item": [
+                        {"linkId": str(n), "answer": [{"valueInteger": v}]}
+                        for n, v in enumerate((2, 0, 3, 1, 2, 1, 0, 2, 1, 3, 2, 1, 2, 0), 1)
+                    ],
+                }
+            ]
+        },
+    )
+
+    resourceType: Literal["QuestionnaireResponse"]
+    questionnaire: str = Field(description="url|version of the Questionnaire answered")
+    status: Literal["completed"]
+    authored: str = Field(description="when it was completed, to the second, with its offset")
+    subject: dict[str, Any] | None = Field(
+        default=None,
+        description="subject.identifier.value: the participant (required with a key; with a "
+        "participant token it may be left out)",
+    )
+    item: list[dict[str, Any]] = Field(description="one answer per answered item, by linkId")
+
+
+class OperationOutcome(_Fhir):
+    """Every refusal of the FHIR route: one issue per problem, each naming its element."""
+
+    resourceType: Literal["OperationOutcome"]
+    issue: list[dict[str, Any]] = Field(
+        description="severity, code, details (coding: the native problem type; text) and "
+        "expression (FHIRPath, e.g. QuestionnaireResponse.item.where(linkId='3'))"
+    )

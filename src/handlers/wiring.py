@@ -14,12 +14,17 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from adapters.access_store import AccessTable
 from adapters.aggregate_store import AggregateTable
 from adapters.alert_store import AlertTable
 from adapters.audit_store import AuditTable
+from adapters.bulk_read import lean_queries
 from adapters.dynamodb import DynamoTable
 from adapters.emf_metrics import EmfMetrics
 from adapters.idempotency_store import IdempotencyTable
+from adapters.instrument_text_store import InstrumentTextTable
+from adapters.job_queue import SqsJobQueue
+from adapters.job_store import JobTable
 from adapters.key_store import KeyTable
 from adapters.participant_store import ParticipantTable
 from adapters.s3_reports import ReportBucket
@@ -27,14 +32,18 @@ from adapters.score_store import ScoreTable
 from adapters.scoring_ledger import ScoringLedger
 from adapters.ses_mail import SesMailer
 from adapters.submission_store import SubmissionTable
+from adapters.trial_counts import TrialCountTable
 from adapters.trial_store import TrialTable
 from handlers.settings import SOFTWARE_VERSION, Settings
+from services.access import AccessService
 from services.audit import AuditLog
 from services.auth import KeyService
 from services.clock import Clock, utc_now
 from services.erasure import ErasureService
+from services.jobs import JobService
 from services.participants import ParticipantService
 from services.ports import TrialStores
+from services.questionnaires import QuestionnaireService
 from services.rate_limit import RateLimiter, RatePolicy
 from services.reads import Reads
 from services.reporting import ReportService
@@ -78,24 +87,33 @@ class Adapters:
     dynamodb: Any
     s3: Any
     ses: Any
+    sqs: Any
     stores: TrialStores
     keys: KeyTable
+    access: AccessTable
+    instrument_texts: InstrumentTextTable
     audit: AuditTable
     reports: ReportBucket
     mailer: SesMailer
     metrics: EmfMetrics
+    jobs: JobTable
+    job_queue: SqsJobQueue
+    counts: TrialCountTable
 
 
 def build_adapters(settings: Settings, *, session: boto3.session.Session | None = None) -> Adapters:
     session = session or boto3.session.Session(region_name=settings.region)
-    dynamodb = session.client("dynamodb", config=CLIENT_CONFIG)
+    # Query and Scan answers are decoded by json.loads alone (adapters.bulk_read)
+    dynamodb = lean_queries(session.client("dynamodb", config=CLIENT_CONFIG))
     s3 = LazyClient(lambda: session.client("s3", config=CLIENT_CONFIG))
     ses = LazyClient(lambda: session.client("ses", config=CLIENT_CONFIG))
+    sqs = LazyClient(lambda: session.client("sqs", config=CLIENT_CONFIG))
     main = DynamoTable(dynamodb, settings.main_table)
     return Adapters(
         dynamodb=dynamodb,
         s3=s3,
         ses=ses,
+        sqs=sqs,
         stores=TrialStores(
             trials=TrialTable(main),
             participants=ParticipantTable(main),
@@ -107,10 +125,15 @@ def build_adapters(settings: Settings, *, session: boto3.session.Session | None 
             idempotency=IdempotencyTable(main),
         ),
         keys=KeyTable(main),
+        access=AccessTable(main),
+        instrument_texts=InstrumentTextTable(main),
         audit=AuditTable(main),
         reports=ReportBucket(s3, settings.reports_bucket),
         mailer=SesMailer(ses, settings.mail_sender, settings.outbox_dir),
         metrics=EmfMetrics(),
+        jobs=JobTable(main),
+        job_queue=SqsJobQueue(sqs, settings.jobs_queue),
+        counts=TrialCountTable(main),
     )
 
 
@@ -121,15 +144,20 @@ class Container:
     settings: Settings
     audit: AuditLog
     keys: KeyService
-    key_limits: RateLimiter
+    key_limits: RateLimiter  # per key and per participant token
+    access: AccessService
+    exchange_by_source: RateLimiter  # code exchanges per source address
+    exchange_all: RateLimiter  # code exchanges of this function instance
     trials: TrialService
     participants: ParticipantService
+    questionnaires: QuestionnaireService
     submit: SubmissionService
     reads: Reads
     reporting: ReportService
     scoring: ScoringService
     erasure: ErasureService
     weekly: WeeklySummaryService
+    jobs: JobService
 
 
 def build(
@@ -142,6 +170,10 @@ def build(
     a = adapters or build_adapters(settings, session=session)
     stores = a.stores
     audit = AuditLog(a.audit, clock)
+    trials = TrialService(stores.trials, clock, settings.trial_cache_seconds)
+    access = AccessService(
+        a.access, trials=trials.get_cached, clock=clock, cache_seconds=settings.key_cache_seconds
+    )
     reporting = ReportService(
         trials=stores.trials,
         participants=stores.participants,
@@ -151,6 +183,22 @@ def build(
         clock=clock,
         software_version=SOFTWARE_VERSION,
     )
+    jobs = JobService(
+        jobs=a.jobs,
+        queue=a.job_queue,
+        files=a.reports,
+        counts=a.counts,
+        trials=stores.trials,
+        participants=stores.participants,
+        scores=stores.scores,
+        submissions=stores.submissions,
+        reporting=reporting,
+        audit=audit,
+        clock=clock,
+        metrics=a.metrics,
+        limits=settings.sync_limits,
+        settings=settings.jobs,
+    )
     return Container(
         settings=settings,
         audit=audit,
@@ -158,8 +206,19 @@ def build(
         key_limits=RateLimiter(
             RatePolicy(settings.key_requests_per_second, settings.key_request_burst)
         ),
-        trials=TrialService(stores.trials, clock, settings.trial_cache_seconds),
-        participants=ParticipantService(stores.participants, clock),
+        access=access,
+        exchange_by_source=RateLimiter(
+            RatePolicy(settings.exchange_source_per_second, settings.exchange_source_burst)
+        ),
+        exchange_all=RateLimiter(RatePolicy(settings.exchange_per_second, settings.exchange_burst)),
+        trials=trials,
+        participants=ParticipantService(stores.participants, clock, access),
+        questionnaires=QuestionnaireService(
+            a.instrument_texts,
+            base=settings.fhir_base,
+            clock=clock,
+            cache_seconds=settings.trial_cache_seconds,
+        ),
         submit=SubmissionService(
             stores.submissions, stores.participants, stores.idempotency, clock
         ),
@@ -174,7 +233,7 @@ def build(
             trial_cache_seconds=settings.trial_cache_seconds,
             caps=AlertCaps(per_trial_hour=settings.alert_emails_per_trial_hour),
         ),
-        erasure=ErasureService(stores, audit=audit, reports=reporting),
+        erasure=ErasureService(stores, audit=audit, reports=reporting, exports=jobs),
         weekly=WeeklySummaryService(
             trials=stores.trials,
             participants=stores.participants,
@@ -184,4 +243,5 @@ def build(
             mailer=a.mailer,
             clock=clock,
         ),
+        jobs=jobs,
     )

@@ -49,10 +49,12 @@ def _serve(args: argparse.Namespace) -> int:
     from handlers.api_app import create_app
     from handlers.settings import get_settings
     from handlers.wiring import build
-    from local.limits import with_synchronous_limits
+    from local.cors import ALLOWED_ORIGINS_VARIABLE, behind_http_api
 
-    # answering as API Gateway would when a response breaks Lambda's size or time limit
-    app = with_synchronous_limits(create_app(build(get_settings())))
+    # answering as API Gateway would: CORS for the allowed origins, and its answers when a
+    # response breaks Lambda's size or time limit
+    origins = os.environ.get(ALLOWED_ORIGINS_VARIABLE, "")
+    app = behind_http_api(create_app(build(get_settings())), allowed_origins=origins)
     print(
         "\n".join(
             [
@@ -67,6 +69,7 @@ def _serve(args: argparse.Namespace) -> int:
                 "  stream pump    scoring submissions as they arrive",
                 "  limits         as on AWS: a response over 6 MB (as Lambda counts it) is"
                 " API Gateway's 500, one past 30 s its 503",
+                f"  CORS origins   {origins or 'none'}   ({ALLOWED_ORIGINS_VARIABLE})",
                 "Ctrl-C stops everything (the embedded AWS is in memory).",
             ]
         ),

@@ -178,7 +178,7 @@ def run_demo(state_dir: pathlib.Path, *, port: int = 8000, serve: bool = True) -
     from handlers.api_app import create_app
     from handlers.settings import get_settings
     from handlers.wiring import build
-    from local.limits import with_synchronous_limits
+    from local.cors import ALLOWED_ORIGINS_VARIABLE, behind_http_api
 
     stack = LocalStack(state_dir=state_dir / "demo-stack", api_port=available_port(port))
     stack.start_aws()
@@ -188,7 +188,10 @@ def run_demo(state_dir: pathlib.Path, *, port: int = 8000, serve: bool = True) -
     container = build(get_settings())
     server = uvicorn.Server(
         uvicorn.Config(
-            with_synchronous_limits(create_app(container)),
+            behind_http_api(
+                create_app(container),
+                allowed_origins=os.environ.get(ALLOWED_ORIGINS_VARIABLE, ""),
+            ),
             host="127.0.0.1",
             port=stack.api_port,
             log_level="warning",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import pathlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -147,6 +148,8 @@ class LocalNames:
     submissions_table: str = "cmt-submissions"
     reports_bucket: str = "cmt-reports-local"
     dead_letter_queue: str = "cmt-score-dlq"
+    jobs_queue: str = "cmt-jobs"
+    jobs_dead_letter_queue: str = "cmt-jobs-dlq"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> LocalNames:
@@ -158,13 +161,21 @@ class LocalNames:
             or defaults.submissions_table,
             reports_bucket=environ.get("CMT_REPORTS_BUCKET") or defaults.reports_bucket,
             dead_letter_queue=environ.get("CMT_DLQ_NAME") or defaults.dead_letter_queue,
+            jobs_queue=environ.get("CMT_JOBS_QUEUE") or defaults.jobs_queue,
+            jobs_dead_letter_queue=environ.get("CMT_JOBS_DLQ_NAME")
+            or defaults.jobs_dead_letter_queue,
         )
 
 
 # (logical id in template.yaml, attribute of LocalNames holding its local name)
 _TABLES = (("MainTable", "main_table"), ("SubmissionsTable", "submissions_table"))
 _BUCKET = "ReportsBucket"
-_QUEUE = "ScoreDeadLetterQueue"
+# (logical id, attribute of LocalNames): dead-letter queues before the queues that name them
+_QUEUES = (
+    ("ScoreDeadLetterQueue", "dead_letter_queue"),
+    ("JobDeadLetterQueue", "jobs_dead_letter_queue"),
+    ("JobQueue", "jobs_queue"),
+)
 
 
 def create_local_resources(
@@ -175,7 +186,7 @@ def create_local_resources(
     names: LocalNames,
     template: Mapping[str, Any] | None = None,
 ) -> None:
-    """Create the tables, the reports bucket and (given ``sqs_client``) the dead-letter queue.
+    """Create the tables, the reports bucket and (given ``sqs_client``) the queues.
 
     Shapes come from ``template`` (default: the repository's ``template.yaml``). Idempotent:
     resources that already exist are left as they are.
@@ -185,7 +196,11 @@ def create_local_resources(
         _ensure_table(dynamodb_client, template, logical_id, getattr(names, attribute))
     _ensure_bucket(s3_client, template, names.reports_bucket)
     if sqs_client is not None:
-        _ensure_queue(sqs_client, template, names.dead_letter_queue)
+        arns: dict[str, str] = {}
+        for logical_id, attribute in _QUEUES:
+            arns[logical_id] = _ensure_queue(
+                sqs_client, template, logical_id, getattr(names, attribute), arns
+            )
 
 
 def _ensure_table(client: Any, template: Mapping[str, Any], logical_id: str, name: str) -> None:
@@ -264,17 +279,39 @@ def _ensure_bucket(client: Any, template: Mapping[str, Any], name: str) -> None:
         )
 
 
-def _ensure_queue(client: Any, template: Mapping[str, Any], name: str) -> None:
-    props = _properties(template, _QUEUE, "AWS::SQS::Queue")
+def _ensure_queue(
+    client: Any, template: Mapping[str, Any], logical_id: str, name: str, arns: Mapping[str, str]
+) -> str:
+    """Create the template's queue `logical_id` as `name`; returns its ARN. A redrive policy
+    naming another queue of the template (``!GetAtt Q.Arn``) names that queue's local ARN."""
+    props = _properties(template, logical_id, "AWS::SQS::Queue")
     attributes = {
-        key: _sqs_attribute(_literal(value, f"{_QUEUE}.{key}"))
+        key: _sqs_attribute(_literal(value, f"{logical_id}.{key}"))
         for key, value in props.items()
         if key in ("MessageRetentionPeriod", "SqsManagedSseEnabled", "VisibilityTimeout")
     }
+    redrive = props.get("RedrivePolicy")
+    if redrive:
+        target = redrive["deadLetterTargetArn"]
+        if not (isinstance(target, dict) and "Fn::GetAtt" in target):
+            raise ValueError(f"{logical_id}.RedrivePolicy must name a queue of the template")
+        attributes["RedrivePolicy"] = json.dumps(
+            {
+                "deadLetterTargetArn": arns[target["Fn::GetAtt"][0]],
+                "maxReceiveCount": int(
+                    _literal(redrive["maxReceiveCount"], f"{logical_id}.RedrivePolicy")
+                ),
+            }
+        )
     try:
-        client.get_queue_url(QueueName=name)
+        url = client.get_queue_url(QueueName=name)["QueueUrl"]
     except client.exceptions.QueueDoesNotExist:
-        client.create_queue(QueueName=name, Attributes=attributes)
+        url = client.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+    return str(
+        client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+    )
 
 
 def _sqs_attribute(value: Any) -> str:

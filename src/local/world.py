@@ -9,15 +9,18 @@ table's stream to the real stream handler.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
 
+from handlers.job_batch import make_handler as make_job_handler
 from handlers.settings import Settings
 from handlers.stream_batch import make_handler
 from handlers.wiring import Adapters, Container, build, build_adapters
+from local.job_runner import JobRunner
 from local.pump import StreamPump
 from local.template import LocalNames, create_local_resources
 from services.clock import Clock, utc_now
@@ -37,6 +40,7 @@ class World:
     adapters: Adapters
     container: Container
     pump: StreamPump
+    jobs: JobRunner
 
     @property
     def dead_letter_queue_url(self) -> str:
@@ -71,9 +75,12 @@ def create_world(
     """Create the resources and build everything on them.
 
     `handler` is what the pump delivers batches to: by default the stream handler around the
-    world's own scoring service (the local stack passes the deployed module's handler).
+    world's own scoring service (the local stack passes the deployed module's handler). The
+    job runner hands the job queue to the job handler around the world's own job service.
     """
     session = session or boto3.session.Session(region_name=settings.region)
+    if settings.jobs_queue is None:
+        settings = dataclasses.replace(settings, jobs_queue=names.jobs_queue)
     clients = aws_clients(session)
     create_resources(clients, names=names, sender=settings.mail_sender)
     adapters = build_adapters(settings, session=session)
@@ -88,6 +95,12 @@ def create_world(
         dead_letter_queue_url=queue_url,
         region=settings.region or session.region_name,
     )
+    jobs = JobRunner(
+        sqs_client=clients["sqs"],
+        queue_url=clients["sqs"].get_queue_url(QueueName=names.jobs_queue)["QueueUrl"],
+        handler=make_job_handler(container.jobs),
+        region=settings.region or session.region_name,
+    )
     return World(
         clients=clients,
         names=names,
@@ -95,4 +108,5 @@ def create_world(
         adapters=adapters,
         container=container,
         pump=pump,
+        jobs=jobs,
     )

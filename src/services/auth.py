@@ -1,4 +1,8 @@
-"""API keys: creation (shown once, stored as a hash) and authorisation by role and trial."""
+"""API keys: creation (shown once, stored as a hash) and authorisation by role and trial.
+
+A request's caller is a `Principal`: an API key's (admin, coordinator, submitter) or a
+participant token's (`services.access`), which acts for one participant of one trial.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Literal
 
 from domain.errors import Problem
 from domain.trial import ALL_TRIALS, ApiKey, Role
@@ -26,16 +31,32 @@ def hash_key(api_key: str) -> str:
     return hashlib.sha256(api_key.encode()).hexdigest()
 
 
+#: Who can call: a key's role, or a participant token ("participant").
+CallerRole = Literal["admin", "coordinator", "submitter", "participant"]
+
+
 @dataclass(frozen=True)
 class Principal:
-    key_id: str
-    role: Role
-    trial_id: str  # "*" for admin
+    """The caller of a request: a key, or a participant token (`participant_id` set).
 
-    def may_act_on(self, trial_id: str, roles: Collection[Role]) -> bool:
+    `key_id` is the public id of the key or token: what the audit trail, the stored
+    submission and the rate limit name.
+    """
+
+    key_id: str
+    role: CallerRole
+    trial_id: str  # "*" for admin
+    participant_id: str | None = None  # a participant token's participant
+
+    def may_act_on(self, trial_id: str, roles: Collection[CallerRole]) -> bool:
         if self.role == "admin":
             return "admin" in roles
         return self.role in roles and self.trial_id == trial_id
+
+    @property
+    def credential(self) -> str:
+        """What the caller presented, in words: "participant token" or "<role> key"."""
+        return "participant token" if self.role == "participant" else f"{self.role} key"
 
 
 @dataclass(frozen=True)
@@ -156,10 +177,10 @@ class KeyService:
         return revoked
 
 
-def require(principal: Principal, *, trial_id: str, roles: Collection[Role]) -> None:
+def require(principal: Principal, *, trial_id: str, roles: Collection[CallerRole]) -> None:
     if not principal.may_act_on(trial_id, roles):
         raise Forbidden(
-            f"a {principal.role} key may not do this"
+            f"a {principal.credential} may not do this"
             + (
                 ""
                 if principal.role == "admin" or principal.trial_id == trial_id

@@ -5,15 +5,24 @@ from __future__ import annotations
 from domain.trial import Trial
 from services.audit import Actor, AuditLog
 from services.errors import NotFound
+from services.jobs import JobService
 from services.ports import TrialStores
 from services.reporting import ReportService
 
 
 class ErasureService:
-    def __init__(self, stores: TrialStores, *, audit: AuditLog, reports: ReportService) -> None:
+    def __init__(
+        self,
+        stores: TrialStores,
+        *,
+        audit: AuditLog,
+        reports: ReportService,
+        exports: JobService,
+    ) -> None:
         self.stores = stores
         self.audit = audit
         self.reports = reports
+        self.exports = exports
 
     def erase(self, trial: Trial, participant_id: str, actor: Actor) -> dict[str, int]:
         s = self.stores
@@ -44,6 +53,8 @@ class ErasureService:
             "alerts_deleted": len(alerts),
             # the published report is recomputed without them; old versions naming them go
             "report_versions_deleted": self.reports.forget(trial, participant_id, actor),
+            # export files that name them go too, and those exports are failed
+            "export_files_deleted": self.exports.forget(trial.trial_id, participant_id),
         }
         self.audit.record(
             actor,

@@ -35,7 +35,7 @@ import hashlib
 import io
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from domain.errors import DomainError
@@ -45,13 +45,17 @@ from domain.trial import Participant, StudyProtocol, default_protocol, natural_k
 
 __all__ = [
     "LAYOUTS",
+    "MISSING_CODE",
     "codebook",
+    "csv_chunks",
     "csv_text",
     "export_long",
     "export_wide",
     "long_columns",
+    "long_rows",
     "spss_name",
     "wide_columns",
+    "wide_rows",
 ]
 
 LAYOUTS = ("long", "wide")
@@ -143,6 +147,24 @@ def csv_text(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     return buffer.getvalue()
 
 
+def csv_chunks(
+    header: Sequence[str], rows: Iterable[Sequence[object]], *, chunk_bytes: int = 1 << 20
+) -> Iterator[bytes]:
+    """The same CSV as `csv_text`, as UTF-8 chunks of about `chunk_bytes` (an export job
+    writes them to S3 part by part, so the whole file is never held in memory)."""
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, dialect="excel", lineterminator="\r\n")
+    writer.writerow([_cell(name) for name in header])
+    for row in rows:
+        writer.writerow([_cell(value) for value in row])
+        if buffer.tell() >= chunk_bytes:
+            yield buffer.getvalue().encode("utf-8")
+            buffer.seek(0)
+            buffer.truncate()
+    if buffer.tell():
+        yield buffer.getvalue().encode("utf-8")
+
+
 def _cell(value: object) -> str:
     if value is None:
         return ""
@@ -190,12 +212,13 @@ def _free_text_fields() -> list[tuple[str, str]]:
     return list(seen.items())
 
 
-def long_columns() -> list[str]:
-    """The header of the long layout."""
+def long_columns(*, free_text: bool = True) -> list[str]:
+    """The header of the long layout (without the free-text columns when `free_text` is
+    False: a deidentified export)."""
     return [
         *(name for name, _, _, _ in _LONG_FIXED),
         *(f"item_{n}" for n in range(1, _max_items() + 1)),
-        *(name for name, _ in _free_text_fields()),
+        *(name for name, _ in (_free_text_fields() if free_text else ())),
     ]
 
 
@@ -223,20 +246,36 @@ def export_long(
     (`protocol` order, the default protocol when None; unknown timepoints last), seq, then
     subscale (catalogue order).
     """
+    return csv_text(
+        long_columns(),
+        long_rows(
+            participants=participants, scores=scores, submissions=submissions, protocol=protocol
+        ),
+    )
+
+
+def long_rows(
+    *,
+    participants: Sequence[Participant],
+    scores: Sequence[ScoreRecord],
+    submissions: Sequence[SubmissionRecord],
+    protocol: StudyProtocol | None = None,
+    free_text: bool = True,
+) -> Iterator[list[object]]:
+    """The rows of `export_long`, one at a time (`long_columns(free_text=...)` heads them)."""
     protocol = protocol or default_protocol()
     status = {p.participant_id: p.status for p in participants}
     by_submission = {s.submission_id: s for s in submissions}
     counting_ids = {r.submission_id for r in newest_counting(list(scores)).values()}
     n_items = _max_items()
-    free_text = _free_text_fields()
+    free_text_fields = _free_text_fields() if free_text else []
 
-    rows: list[list[object]] = []
     for record in sorted(scores, key=lambda r: _long_order(r, protocol)):
         submission = by_submission.get(record.submission_id)
         responses: Mapping[int, int | None] = submission.responses if submission else {}
         items = [responses.get(n) for n in range(1, n_items + 1)]
-        notes = _notes(record, submission)
-        texts = [notes.get(name) for name, _ in free_text]
+        notes = _notes(record, submission) if free_text else {}
+        texts = [notes.get(name) for name, _ in free_text_fields]
         common: list[object] = [
             record.trial_id,
             record.participant_id,
@@ -252,23 +291,20 @@ def export_long(
         ]
         subscales = sorted(record.subscales.values(), key=_subscale_order(record))
         if not subscales:
-            rows.append([*common, None, None, None, None, None, None, None, *items, *texts])
+            yield [*common, None, None, None, None, None, None, None, *items, *texts]
         for value in subscales:
-            rows.append(
-                [
-                    *common,
-                    value.subscale,
-                    value.score,
-                    value.prorated,
-                    value.answered,
-                    value.missing,
-                    value.reason,
-                    value.band,
-                    *items,
-                    *texts,
-                ]
-            )
-    return csv_text(long_columns(), rows)
+            yield [
+                *common,
+                value.subscale,
+                value.score,
+                value.prorated,
+                value.answered,
+                value.missing,
+                value.reason,
+                value.band,
+                *items,
+                *texts,
+            ]
 
 
 def _instrument_for(instrument_id: str, version: str | None = None) -> Instrument | None:
@@ -386,32 +422,64 @@ def export_wide(
     withdrawn ones included (``status`` says so); scores at timepoints the protocol does not
     schedule are only in the long layout.
     """
+    return csv_text(
+        wide_columns(protocol),
+        wide_rows(protocol=protocol, participants=participants, scores=scores),
+    )
+
+
+def wide_rows(
+    *,
+    protocol: StudyProtocol,
+    participants: Sequence[Participant],
+    scores: Sequence[ScoreRecord],
+) -> Iterator[list[object]]:
+    """The rows of `export_wide`, one at a time (`wide_columns` heads them)."""
     layout = _wide_layout(protocol)
     counting = newest_counting(list(scores))
     status: dict[str, str | None] = {p.participant_id: p.status for p in participants}
     for score in scores:
         # A score whose participant record is gone still gets its row (status blank).
         status.setdefault(score.participant_id, None)
-    rows: list[list[object]] = []
     for pid in sorted(status, key=lambda p: (natural_key(p), p)):
         row: list[object] = [pid, status[pid]]
         for _, instrument, subscale, timepoint in layout:
             record = counting.get((pid, instrument.id, timepoint))
             value = record.subscales.get(subscale) if record else None
             row.append(value.score if value else None)
-        rows.append(row)
-    return csv_text(wide_columns(protocol), rows)
+        yield row
 
 
 # -- codebook --------------------------------------------------------------------------------
 
+#: The code the SPSS, Stata and R syntax files give an empty numeric field (the CSV itself
+#: leaves it empty): below every response and score range of the catalogue, so it can never
+#: be a real value. Declared missing (SPSS ``MISSING VALUES``, Stata ``.a``, R ``NA``).
+MISSING_CODE = -9
 
-def codebook(*, protocol: StudyProtocol, layout: str) -> list[dict[str, Any]]:
+_STATUS_LABELS = (
+    ("active", "Active (taking part)"),
+    ("withdrawn", "Withdrawn"),
+    ("completed", "Completed the programme"),
+)
+_BOOLEAN_LABELS: Mapping[str, tuple[tuple[int, str], ...]] = {
+    "counts": ((0, "superseded by a correction"), (1, "counts (newest correction)")),
+    "prorated": ((0, "not prorated"), (1, "prorated from the answered items")),
+}
+
+
+def codebook(
+    *, protocol: StudyProtocol, layout: str, free_text: bool = True
+) -> list[dict[str, Any]]:
     """Every column of `layout` ("long" or "wide"), in header order.
 
     Each entry: ``name``, ``label``, ``type`` (string, integer, number, datetime, boolean),
-    ``range`` (``[min, max]`` or None), ``instrument`` (id or None) and ``missing`` (what an
-    empty field means).
+    ``range`` (``[min, max]`` or None), ``instrument`` (id or None), ``missing`` (what an
+    empty field means), ``value_labels`` (``[{"value", "label"}]`` for coded columns: the
+    0/1 booleans and the categorical text columns; None otherwise) and ``missing_code``
+    (``{"value": MISSING_CODE, "label"}`` for a numeric column that can be empty: the code
+    the syntax files give an empty field, declared missing; None otherwise). Without
+    `free_text` the long layout's free-text columns are left out (a deidentified export).
 
     Raises
     ------
@@ -419,7 +487,7 @@ def codebook(*, protocol: StudyProtocol, layout: str) -> list[dict[str, Any]]:
         `layout` is neither "long" nor "wide".
     """
     if layout == "long":
-        return _long_codebook()
+        return _long_codebook(free_text=free_text)
     if layout == "wide":
         return _wide_codebook(protocol)
     raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
@@ -433,7 +501,9 @@ def _entry(
     *,
     value_range: list[int] | None = None,
     instrument: str | None = None,
+    value_labels: Iterable[tuple[int | str, str]] | None = None,
 ) -> dict[str, Any]:
+    blankable = kind in ("integer", "number") and missing != "never blank"
     return {
         "name": name,
         "label": label,
@@ -441,14 +511,42 @@ def _entry(
         "range": value_range,
         "instrument": instrument,
         "missing": missing,
+        "value_labels": (
+            [{"value": v, "label": text} for v, text in value_labels]
+            if value_labels is not None
+            else None
+        ),
+        "missing_code": {"value": MISSING_CODE, "label": missing} if blankable else None,
     }
 
 
-def _long_codebook() -> list[dict[str, Any]]:
+def _long_value_labels() -> dict[str, tuple[tuple[int | str, str], ...]]:
+    bands: dict[str, None] = {}
+    for instrument in _all_versions():
+        for sub in instrument.subscales:
+            bands.update(dict.fromkeys(b.label for b in sub.bands))
+    return {
+        **_BOOLEAN_LABELS,
+        "participant_status": _STATUS_LABELS,
+        "instrument": tuple((i.id, i.title) for i in CATALOGUE.instruments()),
+        "score_missing_reason": (("too_many_missing", "too many items missing to score"),),
+        "band": tuple((band, band) for band in bands),
+    }
+
+
+def _long_codebook(*, free_text: bool = True) -> list[dict[str, Any]]:
     versions = _all_versions()
     n_items = _max_items()
+    coded = _long_value_labels()
     entries = [
-        _entry(name, label, kind, missing, value_range=_LONG_FIXED_RANGES.get(name))
+        _entry(
+            name,
+            label,
+            kind,
+            missing,
+            value_range=_LONG_FIXED_RANGES.get(name),
+            value_labels=coded.get(name),
+        )
         for name, label, kind, missing in _LONG_FIXED
     ]
     entries[[e["name"] for e in entries].index("items_answered")]["range"] = [0, n_items]
@@ -470,7 +568,7 @@ def _long_codebook() -> list[dict[str, Any]]:
                 instrument=having[0] if len(having) == 1 else None,
             )
         )
-    for name, instrument_id in _free_text_fields():
+    for name, instrument_id in _free_text_fields() if free_text else ():
         entries.append(
             _entry(
                 name,
@@ -492,6 +590,7 @@ def _wide_codebook(protocol: StudyProtocol) -> list[dict[str, Any]]:
             "Participant status at export time (active, withdrawn, completed)",
             "string",
             "participant record no longer held (erased on request)",
+            value_labels=_STATUS_LABELS,
         ),
     ]
     for name, instrument, subscale_id, timepoint in _wide_layout(protocol):

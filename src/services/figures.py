@@ -1,9 +1,10 @@
 """Pre/post figures as self-contained SVG, written by hand (no plotting library).
 
-One figure per instrument, one panel per subscale, two panels to a row (a figure is 380 px
-wide, so it fits a 390 px phone at full size, with no text below 12 px). Each panel is a
-slope graph of the completers (both comparison timepoints scored; the pairs come from
-`services.prepost.pairs_by_subscale`, the same pairs the report's statistics used):
+One figure per compared instrument (`prepost_figures`), one panel per subscale, two panels to
+a row (a figure is 380 px wide, so it fits a 390 px phone at full size, with no text below
+12 px). Each panel is a slope graph of the completers, drawn from the typed report
+(`domain.report.PrePostReport`): each result row carries the very pairs its statistics used,
+so a figure shows exactly what was analysed.
 
 * every participant's pre and post score joined by a thin grey line, their pseudonymous
   code as its tooltip; participants with identical pre and post scores would hide one
@@ -16,8 +17,7 @@ slope graph of the completers (both comparison timepoints scored; the pairs come
 
 The figure's heading says "completers only" and carries a legend. Every piece of text is
 XML-escaped and stripped of characters XML 1.0 cannot hold, so any title or identifier
-gives a well-formed document. The report is read with ``.get`` throughout, so reports
-written before and after the v1.1 statistics fields both work.
+gives a well-formed document.
 """
 
 from __future__ import annotations
@@ -25,14 +25,15 @@ from __future__ import annotations
 import math
 import re
 import textwrap
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from statistics import fmean
-from typing import Any
 from xml.sax.saxutils import escape
 
 from domain.instruments import Instrument, Subscale
+from domain.report import PrePostReport, ResultRow
+from domain.statistics import Pair
 
-__all__ = ["FIGURE_WIDTH", "nice_ticks", "prepost_figure_svg", "primary_p"]
+__all__ = ["FIGURE_WIDTH", "nice_ticks", "prepost_figure_svg", "prepost_figures"]
 
 _COLUMNS = 2
 _PANEL_WIDTH = 190
@@ -95,62 +96,33 @@ def nice_ticks(low: float, high: float, *, target: int = 6) -> list[float]:
     return ticks
 
 
-def _finite(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    number = float(value)
-    return number if math.isfinite(number) else None
-
-
-def primary_p(row: Mapping[str, Any]) -> tuple[float | None, str | None]:
-    """The p a report row leads with, and its method (``"exact"`` or ``"asymptotic"``).
-
-    v1.1 reports name it in ``wilcoxon.p_method_primary``; older reports lead with the
-    asymptotic p (their ``method`` says so), even where an exact p is given too.
-
-    >>> primary_p({"wilcoxon": {"p_two_sided": 0.043, "p_exact_two_sided": 0.0625,
-    ...                         "p_method_primary": "exact"}})
-    (0.0625, 'exact')
-    >>> primary_p({"wilcoxon": {"p_two_sided": 0.043, "p_exact_two_sided": 0.0625}})
-    (0.043, 'asymptotic')
-    >>> primary_p({"wilcoxon": None})
-    (None, None)
-    """
-    wilcoxon = row.get("wilcoxon")
-    if not isinstance(wilcoxon, Mapping):
-        return None, None
-    exact = _finite(wilcoxon.get("p_exact_two_sided"))
-    if wilcoxon.get("p_method_primary") == "exact" and exact is not None:
-        return exact, "exact"
-    asymptotic = _finite(wilcoxon.get("p_two_sided"))
-    return (asymptotic, "asymptotic") if asymptotic is not None else (None, None)
-
-
 def _format_p(value: float) -> str:
     return "p < 0.001" if value < 0.001 else f"p = {value:.3f}"
 
 
-def _test_lines(row: Mapping[str, Any] | None, n: int) -> tuple[str, str | None]:
+def _test_lines(row: ResultRow | None, n: int) -> tuple[str, str | None]:
     """``("n = 6 · p = 0.031 (exact)", "Holm-adjusted p = 0.372")`` for a panel."""
     if row is None:
         return f"n = {n} · no test in the report", None
-    p, method = primary_p(row)
-    if p is None:
-        reason = row.get("reason")
-        return f"n = {n} · no test" + (f" ({reason})" if reason else ""), None
-    holm = _finite(row.get("p_holm"))
+    wilcoxon = row.wilcoxon
+    p = wilcoxon.p_primary if wilcoxon else None
+    if wilcoxon is None or p is None:
+        return f"n = {n} · no test" + (f" ({row.reason})" if row.reason else ""), None
     return (
-        f"n = {n} · {_format_p(p)} ({method})",
-        None if holm is None else f"Holm-adjusted {_format_p(holm)}",
+        f"n = {n} · {_format_p(p)} ({wilcoxon.p_method_primary})",
+        None if row.p_holm is None else f"Holm-adjusted {_format_p(row.p_holm)}",
     )
 
 
-def prepost_figure_svg(
-    *,
-    instrument: Instrument,
-    report: Mapping[str, Any],
-    pairs_by_subscale: Mapping[str, Sequence[tuple[str, float, float]]],
-) -> str:
+def prepost_figures(report: PrePostReport) -> dict[str, str]:
+    """``instrument id -> SVG`` for every instrument the report compares, in its order."""
+    return {
+        instrument.id: prepost_figure_svg(instrument=instrument, report=report)
+        for instrument in report.instruments
+    }
+
+
+def prepost_figure_svg(*, instrument: Instrument, report: PrePostReport) -> str:
     """One SVG document for `instrument`: a panel per subscale in catalogue order.
 
     Parameters
@@ -158,29 +130,25 @@ def prepost_figure_svg(
     instrument : Instrument
         Gives the title, the subscales, their ranges (the y axes) and their direction of
         improvement.
-    report : mapping
-        The pre/post report (`services.prepost.build_report`): its ``comparison`` labels
-        the x axis, and its ``results`` row of each subscale gives the test on the panel.
-    pairs_by_subscale : mapping of str to sequence of (participant_id, pre, post)
-        The analysed pairs per subscale id (`services.prepost.pairs_by_subscale`); a
-        subscale without an entry is drawn empty with n = 0.
+    report : PrePostReport
+        The pre/post report (`domain.report.build_report`): its ``comparison`` labels the
+        x axis, and the result row of each subscale gives the panel's pairs and its test;
+        a subscale without a row is drawn empty with n = 0.
 
     Returns
     -------
     str
         A standalone SVG 1.1 document with ``width``, ``height`` and ``viewBox`` set.
     """
-    comparison = report.get("comparison") or {}
-    labels = (str(comparison.get("pre", "pre")), str(comparison.get("post", "post")))
-    rows = {
-        str(row.get("subscale")): row
-        for row in report.get("results") or ()
-        if isinstance(row, Mapping) and row.get("instrument") == instrument.id
-    }
+    labels = (report.comparison.pre, report.comparison.post)
+    rows = {row.subscale: row for row in report.results if row.instrument == instrument.id}
     panels = instrument.subscales
     title_lines = _wrap(instrument.title, 40, 2)
     overlapping = any(
-        len(codes) > 1 for pairs in pairs_by_subscale.values() for codes, _, _ in _grouped(pairs)
+        len(codes) > 1
+        for sub in panels
+        if (row := rows.get(sub.id))
+        for codes, _, _ in _grouped(row.pairs)
     )
     header = 26 + 20 * len(title_lines) + 44 + (16 if overlapping else 0)
     grid_rows = math.ceil(len(panels) / _COLUMNS)
@@ -219,11 +187,12 @@ def prepost_figure_svg(
         x0: float = column * _PANEL_WIDTH
         if last_row_single and index == len(panels) - 1:
             x0 = (width - _PANEL_WIDTH) / 2
+        row = rows.get(subscale.id)
         parts.append(
             _panel(
                 subscale=subscale,
-                pairs=pairs_by_subscale.get(subscale.id, ()),
-                row=rows.get(subscale.id),
+                pairs=row.pairs if row else (),
+                row=row,
                 labels=labels,
                 x0=x0,
                 y0=header + row_no * _PANEL_HEIGHT,
@@ -248,24 +217,22 @@ def _legend(*, y: float, width: float) -> str:
     )
 
 
-def _grouped(
-    pairs: Sequence[tuple[str, float, float]],
-) -> list[tuple[list[str], float, float]]:
+def _grouped(pairs: Sequence[Pair]) -> list[tuple[list[str], float, float]]:
     """Identical (pre, post) pairs together, in first-seen order (equal to 1e-9)."""
     groups: dict[tuple[float, float], tuple[list[str], float, float]] = {}
-    for participant_id, pre, post in pairs:
-        key = (round(pre, 9), round(post, 9))
+    for pair in pairs:
+        key = (round(pair.pre, 9), round(pair.post, 9))
         if key not in groups:
-            groups[key] = ([], pre, post)
-        groups[key][0].append(participant_id)
+            groups[key] = ([], pair.pre, pair.post)
+        groups[key][0].append(pair.participant_id)
     return list(groups.values())
 
 
 def _panel(
     *,
     subscale: Subscale,
-    pairs: Sequence[tuple[str, float, float]],
-    row: Mapping[str, Any] | None,
+    pairs: Sequence[Pair],
+    row: ResultRow | None,
     labels: tuple[str, str],
     x0: float,
     y0: float,
@@ -275,7 +242,7 @@ def _panel(
     top = y0 + _PLOT_TOP
     bottom = y0 + _PLOT_BOTTOM
     low, high = (float(v) for v in subscale.range)
-    values = [v for _, pre, post in pairs for v in (pre, post)]
+    values = [v for pair in pairs for v in (pair.pre, pair.post)]
     # Scores lie within the range; widen rather than draw outside the panel if one does not.
     low, high = min([low, *values]), max([high, *values])
     span = high - low or 1.0
@@ -350,8 +317,8 @@ def _panel(
                 f'stroke-width="3" paint-order="stroke">×{count}</text>'
             )
     if pairs:
-        pre_mean = fmean(pre for _, pre, _ in pairs)
-        post_mean = fmean(post for _, _, post in pairs)
+        pre_mean = fmean(pair.pre for pair in pairs)
+        post_mean = fmean(pair.post for pair in pairs)
         tooltip = f"mean {labels[0]} {pre_mean:.2f}, {labels[1]} {post_mean:.2f}"
         out.append(
             f'<g class="mean"><title>{_text(tooltip)}</title>'

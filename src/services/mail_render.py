@@ -31,7 +31,6 @@ How the mails are laid out, and why
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,7 +42,7 @@ import jinja2
 from domain.errors import DomainError
 from domain.instruments import CATALOGUE, Improvement
 from domain.trial import natural_key
-from services.figures import primary_p
+from services.prepost import Headline
 
 __all__ = [
     "AlertLine",
@@ -59,7 +58,7 @@ __all__ = [
     "group_lines",
     "render_safety_alert",
     "render_weekly_summary",
-    "results_from_report",
+    "results_from_headline",
 ]
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
@@ -234,13 +233,6 @@ def instrument_title(instrument_id: str) -> str:
         return instrument_id
 
 
-def _number(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    number = float(value)
-    return number if math.isfinite(number) else None
-
-
 def format_score(value: float) -> str:
     """One decimal: scores are sums of items, often prorated (14.666… reads 14.7)."""
     return f"{value:.1f}"
@@ -316,11 +308,11 @@ def group_lines(lines: Sequence[ScheduleLine]) -> list[ScheduleGroup]:
     return sorted(result, key=lambda g: (g.first_close, natural_key(g.timepoint)))
 
 
-# -- the pre/post report, read defensively -------------------------------------------------
+# -- the pre/post results, from the published report's headline ----------------------------
 
 
-def _parse_moment(value: object) -> datetime | None:
-    if not isinstance(value, str):
+def _parse_moment(value: str | None) -> datetime | None:
+    if value is None:
         return None
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -337,54 +329,43 @@ def _scale(instrument: str, subscale: str, *values: float) -> tuple[float, float
     return float(sub.range[0]), float(sub.range[1]), sub.improvement
 
 
-def results_from_report(report: Mapping[str, Any]) -> Results:
-    """The headline of a published report: subscales with 2+ pairs and both means.
+def results_from_headline(headline: Headline) -> Results:
+    """The mail's results: the headline's subscales with 2+ pairs and both means.
 
-    Every field is read with ``.get``, so reports written before and after the v1.1
-    statistics fields (``p_method_primary``, ``p_holm``) both work.
+    The headline is read from the published report (`services.prepost.read_headline`),
+    which reads reports written before and after the v1.1 statistics fields alike.
     """
-    comparison = report.get("comparison") or {}
-    participants = report.get("participants") or {}
     lines: list[ResultLine] = []
     without = 0
-    for row in report.get("results") or ():
-        if not isinstance(row, Mapping):
-            continue
-        pre = _number((row.get("pre") or {}).get("mean"))
-        post = _number((row.get("post") or {}).get("mean"))
-        n_pairs = row.get("n_pairs")
-        if pre is None or post is None or not isinstance(n_pairs, int) or n_pairs < 2:
+    for row in headline.rows:
+        pre, post, n_pairs = row.pre_mean, row.post_mean, row.n_pairs
+        if pre is None or post is None or n_pairs is None or n_pairs < 2:
             without += 1
             continue
-        instrument = str(row.get("instrument", ""))
-        subscale = str(row.get("subscale", ""))
-        low, high, improvement = _scale(instrument, subscale, pre, post)
-        p, method = primary_p(row)
-        holm = _number(row.get("p_holm"))
+        low, high, improvement = _scale(row.instrument, row.subscale, pre, post)
         lines.append(
             ResultLine(
-                instrument=instrument,
-                subscale=subscale,
-                subscale_label=str(row.get("subscale_label") or subscale),
+                instrument=row.instrument,
+                subscale=row.subscale,
+                subscale_label=row.subscale_label,
                 n_pairs=n_pairs,
                 pre_mean=pre,
                 post_mean=post,
                 low=low,
                 high=high,
-                direction=row.get("direction"),
+                direction=row.direction,
                 improvement=improvement,  # type: ignore[arg-type]
-                p=p,
-                p_method=method,
-                p_holm=holm,
-                reason=row.get("reason") if p is None else None,
+                p=row.p,
+                p_method=row.p_method,
+                p_holm=row.p_holm,
+                reason=row.reason if row.p is None else None,
             )
         )
-    completers = participants.get("completed")
     return Results(
-        generated_at=_parse_moment(report.get("generated_at")),
-        pre=str(comparison.get("pre", "pre")),
-        post=str(comparison.get("post", "post")),
-        completers=completers if isinstance(completers, int) else None,
+        generated_at=_parse_moment(headline.generated_at),
+        pre=headline.pre,
+        post=headline.post,
+        completers=headline.completers,
         lines=tuple(lines),
         without_result=without,
     )

@@ -8,3 +8,5 @@ SAFETY_ALERTS_UNDELIVERED = "SafetyAlertsUndelivered"
 SAFETY_ALERTS_CAPPED = "SafetyAlertsCapped"
 #: A stream record whose scoring raised (retried, then sent to the on-failure queue).
 SCORING_FAILURES = "ScoringFailures"
+#: An export or report job that failed (its error is on the job; see GET .../exports/{id}).
+JOBS_FAILED = "JobsFailed"

@@ -9,35 +9,44 @@ bad cursor is `BadCursor`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from domain.aggregates import Counted, Moments
+from domain.jobs import Job, JobFile, JobKind
 from domain.submissions import IdempotencyClaim, ScoreRecord, SubmissionInfo, SubmissionRecord
 from domain.trial import (
+    AccessCode,
     AlertRecord,
     ApiKey,
     AuditEvent,
     Participant,
     ParticipantStatus,
+    ParticipantToken,
     Slot,
     Trial,
 )
 
 __all__ = [
+    "AccessStore",
     "AggregateStore",
     "AlertStore",
     "AuditStore",
     "IdempotencyStore",
+    "InstrumentTextStore",
+    "JobQueue",
+    "JobStore",
     "KeyStore",
     "Mailer",
     "Metrics",
     "ParticipantStore",
     "ReportStore",
+    "ResultFiles",
     "ScoreStore",
     "ScoringLedger",
     "SubmissionStore",
+    "TrialCounts",
     "TrialStore",
     "TrialStores",
 ]
@@ -82,9 +91,64 @@ class ParticipantStore(Protocol):
 
     def list_participants(self, trial_id: str) -> list[Participant]: ...
 
+    def participants_page(
+        self, trial_id: str, *, limit: int, cursor: str | None
+    ) -> tuple[list[Participant], str | None]: ...
+
     def mark_done(self, trial_id: str, participant_id: str, slot: Slot) -> bool: ...
 
     def delete_participant(self, trial_id: str, participant_id: str) -> None: ...
+
+
+class AccessStore(Protocol):
+    """Enrolment codes and participant tokens, each stored only as a hash."""
+
+    def issue_code(self, code_hash: str, code: AccessCode) -> bool: ...
+
+    def code(self, code_hash: str) -> AccessCode | None: ...
+
+    def exchange_code(
+        self,
+        code_hash: str,
+        code: AccessCode,
+        *,
+        token_hash: str,
+        token: ParticipantToken,
+        now: str,
+    ) -> tuple[Participant, dict[str, ParticipantToken]] | None: ...
+
+    def drop_tokens(
+        self, trial_id: str, participant_id: str, token_hashes: Iterable[str]
+    ) -> None: ...
+
+    def token_holder(
+        self, *, trial_id: str, participant_id: str, token_hash: str
+    ) -> tuple[Participant, ParticipantToken] | None: ...
+
+    def revoke_token(self, *, trial_id: str, participant_id: str, token_hash: str) -> bool: ...
+
+    def revoke_access(
+        self, trial_id: str, participant_id: str, *, with_code: bool
+    ) -> int | None: ...
+
+
+class InstrumentTextStore(Protocol):
+    """A trial's licensed wording per instrument version (as upload bodies)."""
+
+    def put_texts(
+        self,
+        *,
+        trial_id: str,
+        instrument_id: str,
+        version: str,
+        texts: Mapping[str, Any],
+        updated_at: str,
+        key_id: str,
+    ) -> bool: ...
+
+    def get_texts(
+        self, *, trial_id: str, instrument_id: str, version: str
+    ) -> dict[str, Any] | None: ...
 
 
 class SubmissionStore(Protocol):
@@ -171,6 +235,10 @@ class AlertStore(Protocol):
         self, trial_id: str, participant_id: str | None = None, *, consistent: bool = False
     ) -> list[AlertRecord]: ...
 
+    def alert_page(
+        self, trial_id: str, *, limit: int, cursor: str | None
+    ) -> tuple[list[AlertRecord], str | None]: ...
+
     def delete_alert(self, record: AlertRecord) -> None: ...
 
 
@@ -198,6 +266,51 @@ class ReportStore(Protocol):
     def get_json(self, key: str) -> dict[str, Any] | None: ...
 
     def delete_versions(self, prefix: str, *, naming: Callable[[bytes], bool]) -> int: ...
+
+
+class ResultFiles(Protocol):
+    """Where jobs write their files (the reports bucket, under ``exports/<trial>/``) and how
+    a client fetches one (a presigned GET)."""
+
+    def export_prefix(self, trial_id: str) -> str: ...
+
+    def put_chunks(self, key: str, chunks: Iterable[bytes], content_type: str) -> int: ...
+
+    def download_url(self, key: str, *, filename: str, expires_in: int) -> str: ...
+
+    def delete_versions(self, prefix: str, *, naming: Callable[[bytes], bool]) -> int: ...
+
+
+class JobStore(Protocol):
+    """Job records (main table, ``JOBS#{trial}``); finishing is conditional on ``running``."""
+
+    def create_job(self, job: Job) -> None: ...
+
+    def get_job(self, trial_id: str, kind: JobKind, job_id: str) -> Job | None: ...
+
+    def job_page(
+        self, trial_id: str, kind: JobKind, *, limit: int, cursor: str | None
+    ) -> tuple[list[Job], str | None]: ...
+
+    def finish_job(self, job: Job, *, files: Sequence[JobFile], at: str) -> Job | None: ...
+
+    def fail_job(
+        self, job: Job, *, error: str, at: str, only_running: bool = True
+    ) -> Job | None: ...
+
+
+class JobQueue(Protocol):
+    """Hands a job to the job function (an SQS queue on AWS and locally)."""
+
+    def enqueue(self, job: Job) -> None: ...
+
+
+class TrialCounts(Protocol):
+    """How big a trial is, counted only up to a bound (never more than that is read)."""
+
+    def count_scores(self, trial_id: str, *, at_most: int) -> int: ...
+
+    def count_participants(self, trial_id: str, *, at_most: int) -> int: ...
 
 
 class Mailer(Protocol):

@@ -155,7 +155,12 @@ class Reads:
     def codebook(self, trial: Trial, layout: str) -> list[dict[str, Any]]:
         return export_csv.codebook(protocol=trial.protocol, layout=layout)
 
-    def alerts(self, trial_id: str) -> dict[str, Any]:
+    def alerts(
+        self, trial_id: str, *, limit: int = 100, cursor: str | None = None
+    ) -> dict[str, Any]:
+        """One page of the safety-alert log, by participant and then arrival; `next_cursor`
+        continues it (None on the last page). BadCursor for a cursor it never issued."""
+        page, next_cursor = self.stores.alerts.alert_page(trial_id, limit=limit, cursor=cursor)
         return {
             "trial_id": trial_id,
             "alerts": [
@@ -176,8 +181,7 @@ class Reads:
                     # trial_hourly_cap), else null
                     "suppressed": a.suppressed,
                 }
-                for a in sorted(
-                    self.stores.alerts.list_alerts(trial_id), key=lambda a: a.created_at
-                )
+                for a in page
             ],
+            "next_cursor": next_cursor,
         }

@@ -27,7 +27,7 @@ from domain.trial import Slot, Trial
 from domain.validation import validate_notes, validate_responses
 from services.auth import Principal
 from services.clock import Clock, iso, new_ulid
-from services.errors import Conflict, ValidationFailed
+from services.errors import Conflict, Forbidden, ValidationFailed
 from services.ports import IdempotencyStore, ParticipantStore, SubmissionStore
 
 # a device clock a few minutes ahead of ours is not "the future"
@@ -77,6 +77,12 @@ def _resolve_instrument(data: SubmissionInput, problems: list[Problem]) -> Instr
     return None
 
 
+def require_own_participant(principal: Principal, participant_id: str) -> None:
+    """A participant token submits for its own participant only (any other is 403)."""
+    if principal.role == "participant" and participant_id != principal.participant_id:
+        raise Forbidden("a participant token submits only for its own participant")
+
+
 def _body(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
     return ("body", *loc)
 
@@ -102,6 +108,7 @@ class SubmissionService:
         data: SubmissionInput,
         idempotency_key: str | None,
     ) -> Accepted:
+        require_own_participant(principal, data.participant_id)
         now = self.clock()
         instrument, responses, notes, problems = self._content(trial, data, now)
         if problems:

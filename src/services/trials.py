@@ -1,4 +1,16 @@
-"""Trials: create/update with a validated protocol and alert rules; cached reads."""
+"""Trials: create/update with a validated protocol and alert rules; cached reads.
+
+A protocol's timing
+-------------------
+Each timepoint lies ``offset_days`` after enrolment with a window of ``window_days``
+either side (`domain.schedule`). ``week-N`` and ``follow-up`` have defaults (API.md v1.1);
+``protocol.timing`` may set any timepoint's timing, e.g.
+``{"baseline": {"offset_days": 0, "window_days": 7}}``. Every scheduled timepoint must end
+up with a timing: one without a default and without an entry in ``timing`` is refused
+(422, ``missing_timing``, naming the timepoint), since its slots could never be due or
+missed. Only what the request sets is stored; the trial shows every timepoint's timing,
+defaults included.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +22,13 @@ from typing import Any
 
 from domain.errors import Problem, UnknownInstrument
 from domain.instruments import CATALOGUE
+from domain.schedule import default_timing
 from domain.trial import (
     DEFAULT_ALERT_RULES,
     AlertRule,
     Comparison,
     StudyProtocol,
+    TimepointTiming,
     Trial,
     default_protocol,
 )
@@ -26,6 +40,9 @@ TIMEPOINT_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 
 
 TRIAL_FIELDS = ("title", "coordinator_emails", "protocol", "alert_rules")
+#: The latest a timepoint may lie after enrolment (about ten years), and the widest window.
+MAX_OFFSET_DAYS = 3660
+MAX_WINDOW_DAYS = 366
 
 
 @dataclass(frozen=True)
@@ -109,12 +126,81 @@ def parse_protocol(raw: Mapping[str, Any] | None) -> tuple[StudyProtocol, list[P
                 ("protocol", "comparison", "post"), "pre and post must differ", "same_timepoint"
             )
         )
+    timing = _parse_timing(
+        raw.get("timing"),
+        order=[t for t in timepoints if isinstance(t, str)],
+        schedule=schedule,
+        problems=problems,
+    )
     protocol = StudyProtocol(
         timepoints=tuple(str(t) for t in timepoints),
         schedule=schedule,
         comparison=Comparison(pre=str(pre), post=str(post)),
+        timing=timing,
     )
     return protocol, problems
+
+
+def _days(
+    value: object, loc: tuple[str | int, ...], *, most: int, problems: list[Problem]
+) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        problems.append(Problem(loc, "must be a whole number of days", "not_integer"))
+        return None
+    if not 0 <= value <= most:
+        problems.append(Problem(loc, f"must be 0-{most} days", "out_of_range"))
+        return None
+    return value
+
+
+def _parse_timing(
+    raw: object,
+    *,
+    order: Sequence[str],
+    schedule: Mapping[str, Sequence[str]],
+    problems: list[Problem],
+) -> dict[str, TimepointTiming]:
+    """The protocol's own timing; every problem with it, and every scheduled timepoint left
+    without any timing, is a problem."""
+    known = set(order)
+    given = raw if isinstance(raw, Mapping) else {}
+    timing: dict[str, TimepointTiming] = {}
+    for timepoint, entry in given.items():
+        loc: tuple[str | int, ...] = ("protocol", "timing", str(timepoint))
+        if timepoint not in known:
+            problems.append(
+                Problem(
+                    loc, f"{timepoint} is not one of the protocol's timepoints", "unknown_timepoint"
+                )
+            )
+            continue
+        fields = entry if isinstance(entry, Mapping) else {}
+        offset = _days(
+            fields.get("offset_days"),
+            (*loc, "offset_days"),
+            most=MAX_OFFSET_DAYS,
+            problems=problems,
+        )
+        window = _days(
+            fields.get("window_days"),
+            (*loc, "window_days"),
+            most=MAX_WINDOW_DAYS,
+            problems=problems,
+        )
+        if offset is not None and window is not None:
+            timing[str(timepoint)] = TimepointTiming(offset_days=offset, window_days=window)
+    scheduled = {t for points in schedule.values() for t in points}
+    for timepoint in dict.fromkeys(t for t in order if t in scheduled):
+        if timepoint not in given and default_timing(timepoint) is None:
+            problems.append(
+                Problem(
+                    ("protocol", "timing", timepoint),
+                    f"timepoint {timepoint} is scheduled but has no timing (only week-N and "
+                    'follow-up have defaults): give it {"offset_days": ..., "window_days": ...}',
+                    "missing_timing",
+                )
+            )
+    return timing
 
 
 def parse_alert_rules(

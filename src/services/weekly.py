@@ -3,9 +3,9 @@
 `WeeklySummaryService.build` gathers what the mail says, in the order it says it:
 
 1. What needs action: the week's safety alerts (from the alert log), and the questionnaires
-   and diaries due now or missed during the week, from `domain.schedule` (default timing
-   until protocols carry their own). Withdrawn participants are never listed: nobody chases
-   them.
+   and diaries due now or missed during the week, from `domain.schedule` with the protocol's
+   timing (the states of ``GET /v1/me`` and the participant list). Withdrawn participants
+   are never listed: nobody chases them.
 2. Progress: enrolment by status, who enrolled, withdrew or completed during the week, the
    week's submissions per instrument (from the audit trail), and completion to date.
 3. Results: the headline of the latest published pre/post report, if there is one.
@@ -18,14 +18,14 @@ the ones of the sending day included.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from aws_lambda_powertools import Logger
 
 from domain.schedule import ScheduledSlot, participant_schedule, untimed_timepoints
-from domain.trial import AuditEvent, Participant, Trial, natural_key
+from domain.trial import AuditEvent, Participant, TimepointTiming, Trial, natural_key
 from services.audit import AuditLog
 from services.clock import Clock, iso
 from services.mail_render import (
@@ -33,7 +33,7 @@ from services.mail_render import (
     ScheduleLine,
     WeeklySummary,
     render_weekly_summary,
-    results_from_report,
+    results_from_headline,
 )
 from services.ports import AlertStore, Mailer, ParticipantStore, TrialStore
 from services.reporting import ReportService
@@ -109,9 +109,7 @@ class WeeklySummaryService:
             key=lambda p: natural_key(p.participant_id),
         )
         untimed = untimed_timepoints(
-            timepoints=[
-                t for t in protocol.timepoints if any(t in s for s in protocol.schedule.values())
-            ]
+            timepoints=protocol.scheduled_timepoints(), overrides=protocol.timing
         )
         timed_schedule = {
             instrument: tuple(t for t in points if t not in untimed)
@@ -121,7 +119,7 @@ class WeeklySummaryService:
         missed: list[ScheduleLine] = []
         done = missed_total = 0
         for p in participants:
-            slots = self._schedule(p, protocol.timepoints, timed_schedule, now)
+            slots = self._schedule(p, protocol.timepoints, timed_schedule, protocol.timing, now)
             done += sum(1 for s in slots if s.state == "done")
             missed_total += sum(1 for s in slots if s.state == "missed")
             if p.status == "withdrawn":
@@ -156,7 +154,7 @@ class WeeklySummaryService:
             if e.action in {"submission.create", "submission.correct"}
         )
         order = {instrument: n for n, instrument in enumerate(protocol.schedule)}
-        report = self.reports.latest_or_none(trial.trial_id)
+        headline = self.reports.latest_headline(trial.trial_id)
         enrolment = Counter(p.status for p in participants)
         return WeeklySummary(
             trial_id=trial.trial_id,
@@ -187,7 +185,7 @@ class WeeklySummaryService:
             ),
             slots_done=done,
             slots_missed=missed_total,
-            results=results_from_report(report) if report else None,
+            results=results_from_headline(headline) if headline is not None else None,
         )
 
     @staticmethod
@@ -195,6 +193,7 @@ class WeeklySummaryService:
         participant: Participant,
         timepoints: Sequence[str],
         schedule: dict[str, tuple[str, ...]],
+        timing: Mapping[str, TimepointTiming],
         now: datetime,
     ) -> tuple[ScheduledSlot, ...]:
         return participant_schedule(
@@ -205,6 +204,7 @@ class WeeklySummaryService:
             status_changed_at=_moment(participant.status_changed_at),
             done=participant.done,
             now=now,
+            timing=timing,
         )
 
     def run(self, trial: Trial) -> SummaryOutcome:

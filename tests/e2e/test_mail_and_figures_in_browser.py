@@ -22,23 +22,11 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 from playwright.sync_api import Browser, sync_playwright
 
-from conftest import REGION, make_trial, moto_world, submission
+from conftest import CHROMIUM, CHROMIUM_ARGS, REGION, make_trial, moto_world, submission
 from services.mail_render import render_weekly_summary
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "build" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-# as the machine notes prescribe for a closed network, plus a fresh profile per launch
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 WIDTHS = (1280, 390)
 MIN_FONT_PX = 12
 TRIAL = "cmt-pilot"

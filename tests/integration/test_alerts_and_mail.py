@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import html
 import json
 import pathlib
@@ -15,6 +16,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
 from conftest import NAMES, REGION, bearer, make_trial, submission
+from domain.trial import Comparison, StudyProtocol
 from handlers.stream_batch import make_handler
 from local.pump import StreamPump
 
@@ -305,21 +307,28 @@ def test_the_weekly_summary_headlines_the_published_report(world):
     assert "completers only (both week-1 and week-12 scored)" in seen
 
 
-def test_a_protocol_with_timepoints_outside_the_defaults_still_gets_its_summary(world):
+def test_a_protocol_stored_without_timing_for_its_own_timepoints_still_gets_its_summary(world):
+    """A trial stored before protocols had timing: its untimed timepoints are named apart.
+
+    (A new protocol with such timepoints is refused without timing: that trial can only have
+    been stored earlier, so it is written to the store as it was.)
+    """
     client, container = world.client, world.container
     admin = container.keys.create(role="admin", trial_id="*", label="test").api_key
     make_trial(client, container, participants=("P01",), admin_key=admin)
-    protocol = {
-        "timepoints": ["baseline", "week-2", "post"],
-        "schedule": {"hads": ["baseline", "post"], "diary": ["week-2"]},
-        "comparison": {"pre": "baseline", "post": "post"},
-    }
-    r = client.patch(
-        f"/v1/trials/{TRIAL}",
-        headers=bearer(admin),
-        json={"title": "Custom timepoints", "protocol": protocol, "alert_rules": []},
+    trial = container.trials.get(TRIAL)
+    world.stores.trials.put_trial(
+        dataclasses.replace(
+            trial,
+            title="Custom timepoints",
+            protocol=StudyProtocol(
+                timepoints=("baseline", "week-2", "post"),
+                schedule={"hads": ("baseline", "post"), "diary": ("week-2",)},
+                comparison=Comparison(pre="baseline", post="post"),
+            ),
+            alert_rules=(),
+        )
     )
-    assert r.status_code == 200, r.text
     world.clock.advance(timedelta(days=5))  # inside week-2's window (days 4 to 10)
 
     outcome = container.weekly.run(container.trials.get(TRIAL))
@@ -329,3 +338,36 @@ def test_a_protocol_with_timepoints_outside_the_defaults_still_gets_its_summary(
     assert [(d.timepoint, d.instruments) for d in outcome.summary.due] == [("week-2", ("diary",))]
     seen = visible(sent_messages()[-1].body)
     assert "Timepoints without timing, so not listed above: baseline, post." in seen
+
+
+def test_the_weekly_summary_reads_due_and_missed_from_the_protocols_own_timing(world):
+    client, container = world.client, world.container
+    admin = container.keys.create(role="admin", trial_id="*", label="test").api_key
+    make_trial(client, container, participants=("P01",), admin_key=admin)
+    protocol = {
+        "timepoints": ["baseline", "week-2", "post"],
+        "schedule": {"hads": ["baseline", "post"], "diary": ["week-2"]},
+        "comparison": {"pre": "baseline", "post": "post"},
+        # baseline on the day of enrolment +/- 1 day; week-2 moved from day 7 to day 10
+        "timing": {
+            "baseline": {"offset_days": 0, "window_days": 1},
+            "week-2": {"offset_days": 10, "window_days": 2},
+            "post": {"offset_days": 60, "window_days": 7},
+        },
+    }
+    r = client.patch(
+        f"/v1/trials/{TRIAL}",
+        headers=bearer(admin),
+        json={"title": "Own timing", "protocol": protocol, "alert_rules": []},
+    )
+    assert r.status_code == 200, r.text
+    world.clock.advance(timedelta(days=8))  # week-2 opened on day 8; baseline closed on day 2
+
+    outcome = container.weekly.run(container.trials.get(TRIAL))
+
+    assert outcome.summary is not None
+    assert list(outcome.summary.untimed) == []
+    assert [(d.timepoint, d.instruments) for d in outcome.summary.due] == [("week-2", ("diary",))]
+    assert [(m.timepoint, m.instruments) for m in outcome.summary.missed] == [
+        ("baseline", ("hads",))
+    ]

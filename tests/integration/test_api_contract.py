@@ -147,10 +147,23 @@ def test_the_openapi_document_lists_every_route_of_the_contract(client):
         "/v1/trials/{trial_id}/participants/{participant_id}/scores": {"get"},
         "/v1/trials/{trial_id}/summary": {"get"},
         "/v1/trials/{trial_id}/reports/pre-post": {"post", "get"},
+        "/v1/trials/{trial_id}/reports/pre-post/jobs/{job_id}": {"get"},
         "/v1/trials/{trial_id}/export.csv": {"get"},
+        "/v1/trials/{trial_id}/exports": {"post", "get"},
+        "/v1/trials/{trial_id}/exports/{export_id}": {"get"},
         "/v1/trials/{trial_id}/codebook": {"get"},
         "/v1/trials/{trial_id}/alerts": {"get"},
         "/v1/trials/{trial_id}/audit": {"get"},
+        # v1.1: participant access, forms and FHIR
+        "/v1/trials/{trial_id}/participants/{participant_id}/access-codes": {"post"},
+        "/v1/trials/{trial_id}/participants/{participant_id}/tokens": {"delete"},
+        "/v1/access/exchange": {"post"},
+        "/v1/me": {"get"},
+        "/v1/me/token": {"delete"},
+        "/v1/me/questionnaires/{instrument_id}": {"get"},
+        "/v1/trials/{trial_id}/instrument-texts/{instrument_id}": {"put"},
+        "/v1/trials/{trial_id}/questionnaires/{instrument_id}": {"get"},
+        "/v1/trials/{trial_id}/fhir/QuestionnaireResponse": {"post"},
     }
     assert {p: set(ops) for p, ops in paths.items()} == expected
 
@@ -179,6 +192,12 @@ def test_putting_a_new_trial_creates_it_with_the_default_protocol_then_updates_i
         "diary": WEEKS,
     }
     assert protocol["comparison"] == {"pre": "week-1", "post": "week-12"}
+    # v1.1: every timepoint's timing, the defaults shown (week-N at 7 (N - 1) days +/- 3,
+    # follow-up at 26 weeks +/- 14)
+    assert protocol["timing"] == {
+        **{f"week-{n}": {"offset_days": 7 * (n - 1), "window_days": 3} for n in range(1, 13)},
+        "follow-up": {"offset_days": 182, "window_days": 14},
+    }
     assert created["alert_rules"] == [{"instrument": "fscrs", "item": 9, "at_least": 3}]
     datetime.fromisoformat(created["created_at"].replace("Z", "+00:00"))
 
@@ -209,6 +228,12 @@ def test_a_trial_may_define_its_own_protocol_and_alert_rules(client, container):
         "timepoints": ["baseline", "post", "month-3"],
         "schedule": {"hads": ["baseline", "post", "month-3"], "fscrs": ["baseline", "post"]},
         "comparison": {"pre": "baseline", "post": "post"},
+        # timepoints without a default timing (not week-N, not follow-up) must be given one
+        "timing": {
+            "baseline": {"offset_days": 0, "window_days": 7},
+            "post": {"offset_days": 84, "window_days": 7},
+            "month-3": {"offset_days": 175, "window_days": 14},
+        },
     }
     rules = [{"instrument": "fscrs", "item": 9, "at_least": 2}]
     r = client.put(
@@ -696,6 +721,7 @@ def test_erasing_a_participant_removes_their_data_and_leaves_an_audit_record(
         "scores_deleted": 2,
         "alerts_deleted": 1,
         "report_versions_deleted": 0,
+        "export_files_deleted": 0,
     }
     assert query(aws, NAMES.submissions_table, f"T#{tid}#P#P01") == []
     for prefix in ("P#P01", "SC#P01#", "AL#P01#"):

@@ -128,11 +128,23 @@ def keys() -> Iterator[Keys]:
 
 
 def problem_json_for_4xx(ctx: Any, response: Any, case: Any) -> bool | None:
-    """Every 4xx is RFC 9457 problem+json with type, title, status and detail."""
+    """Every 4xx is RFC 9457 problem+json with type, title, status and detail; on the FHIR
+    route (API.md v1.1) a FHIR OperationOutcome with at least one issue instead."""
     if not 400 <= response.status_code < 500:
         return None
     content_type = response.headers.get("content-type", [""])
     content_type = content_type[0] if isinstance(content_type, list) else content_type
+    if "/fhir/" in case.path:
+        assert content_type == "application/fhir+json", (
+            f"{response.status_code} with content type {content_type!r}"
+        )
+        outcome = json.loads(response.content)
+        assert outcome["resourceType"] == "OperationOutcome", outcome
+        assert outcome["issue"], outcome
+        assert all(i["severity"] in ("error", "fatal") for i in outcome["issue"]), outcome
+        assert "Traceback" not in response.text
+        assert "botocore" not in response.text
+        return True
     assert content_type.startswith("application/problem+json"), (
         f"{response.status_code} with content type {content_type!r}"
     )

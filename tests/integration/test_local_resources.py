@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -149,7 +150,34 @@ def test_creating_the_local_resources_twice_changes_nothing(created: dict[str, A
     assert (
         s3.get_object(Bucket=NAMES.reports_bucket, Key="reports/keep.json")["Body"].read() == b"{}"
     )
-    assert len(created["sqs_client"].list_queues()["QueueUrls"]) == 1
+    assert len(created["sqs_client"].list_queues()["QueueUrls"]) == 3
+
+
+def test_the_job_queue_parks_a_message_in_its_dead_letter_queue_after_five_receives(
+    created: dict[str, Any], template: dict[str, Any]
+) -> None:
+    sqs = created["sqs_client"]
+    url = sqs.get_queue_url(QueueName=NAMES.jobs_queue)["QueueUrl"]
+    dlq = sqs.get_queue_url(QueueName=NAMES.jobs_dead_letter_queue)["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    props = template["Resources"]["JobQueue"]["Properties"]
+    assert attributes["VisibilityTimeout"] == str(props["VisibilityTimeout"])
+    assert json.loads(attributes["RedrivePolicy"]) == {
+        "deadLetterTargetArn": dlq_arn,
+        "maxReceiveCount": props["RedrivePolicy"]["maxReceiveCount"],
+    }
+    sqs.send_message(QueueUrl=url, MessageBody="{}")
+    for _ in range(props["RedrivePolicy"]["maxReceiveCount"]):
+        (message,) = sqs.receive_message(QueueUrl=url)["Messages"]
+        sqs.change_message_visibility(
+            QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+        )
+    assert "Messages" not in sqs.receive_message(QueueUrl=url)
+    (parked,) = sqs.receive_message(QueueUrl=dlq)["Messages"]
+    assert parked["Body"] == "{}"
 
 
 def test_without_an_sqs_client_no_queue_is_created(clients: dict[str, Any]) -> None:
@@ -214,6 +242,8 @@ def test_local_names_come_from_the_functions_environment_variables() -> None:
             "CMT_SUBMISSIONS_TABLE_NAME": "subs",
             "CMT_REPORTS_BUCKET": "reports",
             "CMT_DLQ_NAME": "dlq",
+            "CMT_JOBS_QUEUE": "jobs",
+            "CMT_JOBS_DLQ_NAME": "jobs-dlq",
         }
     )
     assert names == LocalNames(
@@ -221,6 +251,8 @@ def test_local_names_come_from_the_functions_environment_variables() -> None:
         submissions_table="subs",
         reports_bucket="reports",
         dead_letter_queue="dlq",
+        jobs_queue="jobs",
+        jobs_dead_letter_queue="jobs-dlq",
     )
     assert LocalNames.from_env({}) == LocalNames()
 

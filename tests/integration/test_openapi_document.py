@@ -20,6 +20,7 @@ from domain.instruments import CATALOGUE, instrument_to_dict
 from handlers import schemas
 from handlers.api_app import create_app
 from handlers.wiring import build
+from services.clock import iso
 
 PROBLEM_CONTENT = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
 REF = "#/components/schemas/"
@@ -46,11 +47,41 @@ OPERATION_IDS = {
     ("get", "/v1/trials/{trial_id}/summary"): "get_summary",
     ("post", "/v1/trials/{trial_id}/reports/pre-post"): "publish_prepost_report",
     ("get", "/v1/trials/{trial_id}/reports/pre-post"): "get_prepost_report",
+    ("get", "/v1/trials/{trial_id}/reports/pre-post/jobs/{job_id}"): "get_report_job",
     ("get", "/v1/trials/{trial_id}/export.csv"): "export_csv",
+    ("post", "/v1/trials/{trial_id}/exports"): "request_export",
+    ("get", "/v1/trials/{trial_id}/exports"): "list_exports",
+    ("get", "/v1/trials/{trial_id}/exports/{export_id}"): "get_export",
     ("get", "/v1/trials/{trial_id}/codebook"): "get_codebook",
     ("get", "/v1/trials/{trial_id}/alerts"): "list_alerts",
     ("get", "/v1/trials/{trial_id}/audit"): "list_audit_events",
+    # v1.1: participant access, forms and FHIR
+    (
+        "post",
+        "/v1/trials/{trial_id}/participants/{participant_id}/access-codes",
+    ): "create_access_code",
+    (
+        "delete",
+        "/v1/trials/{trial_id}/participants/{participant_id}/tokens",
+    ): "revoke_participant_tokens",
+    ("post", "/v1/access/exchange"): "exchange_access_code",
+    ("get", "/v1/me"): "get_me",
+    ("delete", "/v1/me/token"): "end_my_token",
+    ("get", "/v1/me/questionnaires/{instrument_id}"): "get_my_questionnaire",
+    ("put", "/v1/trials/{trial_id}/instrument-texts/{instrument_id}"): "put_instrument_texts",
+    ("get", "/v1/trials/{trial_id}/questionnaires/{instrument_id}"): "get_trial_questionnaire",
+    (
+        "post",
+        "/v1/trials/{trial_id}/fhir/QuestionnaireResponse",
+    ): "post_questionnaire_response",
 }
+#: The FHIR route refuses with OperationOutcomes (API.md v1.1, "Forms and FHIR").
+FHIR_ROUTE = ("post", "/v1/trials/{trial_id}/fhir/QuestionnaireResponse")
+OUTCOME_CONTENT = {
+    "application/fhir+json": {"schema": {"$ref": "#/components/schemas/OperationOutcome"}}
+}
+#: The one route without a key that still refuses with 401 (a wrong code) and 429 (guessing).
+EXCHANGE_ROUTE = ("post", "/v1/access/exchange")
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +130,8 @@ def test_every_refusal_is_the_problem_schema_under_problem_json_only(document):
     for method, path, operation in operations(document):
         for status, response in operation["responses"].items():
             if int(status) >= 400:
-                assert response["content"] == PROBLEM_CONTENT, (method, path, status)
+                content = OUTCOME_CONTENT if (method, path) == FHIR_ROUTE else PROBLEM_CONTENT
+                assert response["content"] == content, (method, path, status)
                 assert response["description"], (method, path, status)
                 declared += 1
     assert declared > 5 * len(OPERATION_IDS)
@@ -112,6 +144,9 @@ def test_each_route_documents_the_refusals_it_can_answer(document):
         assert {"405", "500"} <= statuses, (method, path)
         if operation.get("security"):
             assert {"401", "403", "429"} <= statuses, (method, path)
+        elif (method, path) == EXCHANGE_ROUTE:
+            assert {"401", "429"} <= statuses, (method, path)
+            assert "403" not in statuses
         else:
             assert not {"401", "403", "429"} & statuses, (method, path)
         if "requestBody" in operation:
@@ -124,11 +159,13 @@ def test_each_route_documents_the_refusals_it_can_answer(document):
     assert conflicts == {
         ("post", "/v1/trials/{trial_id}/participants"),
         ("post", "/v1/trials/{trial_id}/submissions"),
+        FHIR_ROUTE,
     }
 
 
 def test_a_429_documents_retry_after_and_a_401_the_bearer_challenge(document):
     keyed = [op for _, _, op in operations(document) if op.get("security")]
+    keyed.append(document["paths"][EXCHANGE_ROUTE[1]][EXCHANGE_ROUTE[0]])
     assert keyed
     for operation in keyed:
         retry = operation["responses"]["429"]["headers"]["Retry-After"]
@@ -194,7 +231,21 @@ def test_every_request_body_of_the_document_has_an_example(document):
         schema = operation["requestBody"]["content"]["application/json"]["schema"]
         assert component(document, schema["$ref"]).get("examples"), (method, path)
         bodies += 1
-    assert bodies == 6
+    assert bodies == 10
+    # the FHIR route takes its resource under FHIR's media type as well
+    fhir_body = document["paths"][FHIR_ROUTE[1]][FHIR_ROUTE[0]]["requestBody"]["content"]
+    assert set(fhir_body) == {"application/fhir+json", "application/json"}
+
+
+def test_the_questionnaire_routes_answer_fhir_json(document):
+    for path in (
+        "/v1/trials/{trial_id}/questionnaires/{instrument_id}",
+        "/v1/me/questionnaires/{instrument_id}",
+    ):
+        content = document["paths"][path]["get"]["responses"]["200"]["content"]
+        assert content == {
+            "application/fhir+json": {"schema": {"$ref": "#/components/schemas/Questionnaire"}}
+        }
 
 
 # -- the answers --------------------------------------------------------------------------
@@ -249,7 +300,7 @@ def test_each_modelled_answer_is_byte_for_byte_the_services_own(world: World) ->
     assert rows[("hads", "anxiety")]["n_pairs"] == 2
     assert rows[("hads", "anxiety")]["sensitivity"]["withdrawn_pairs"] == 1
 
-    progress = container.participants.list(trial)
+    progress, _ = container.participants.page(trial, limit=100, cursor=None)
     expected = {
         "/v1/instruments": {
             "instruments": [instrument_to_dict(i) for i in CATALOGUE.instruments()]
@@ -267,9 +318,20 @@ def test_each_modelled_answer_is_byte_for_byte_the_services_own(world: World) ->
                     "status_changed_at": p.participant.status_changed_at,
                     "done": list(p.done),
                     "missing": list(p.missing),
+                    "schedule": [
+                        {
+                            "instrument": s.instrument,
+                            "timepoint": s.timepoint,
+                            "opens_at": iso(s.opens_at),
+                            "closes_at": iso(s.closes_at),
+                            "state": s.state,
+                        }
+                        for s in p.schedule
+                    ],
                 }
                 for p in progress
             ],
+            "next_cursor": None,
         },
         f"/v1/trials/{tid}/participants/P01/scores": container.reads.participant_scores(
             trial, "P01"

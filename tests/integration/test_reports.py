@@ -245,6 +245,10 @@ def test_a_trial_with_its_own_protocol_compares_its_own_timepoints(client, conta
         "timepoints": ["baseline", "end"],
         "schedule": {"hads": ["baseline", "end"], "oas": ["baseline"]},
         "comparison": {"pre": "baseline", "post": "end"},
+        "timing": {
+            "baseline": {"offset_days": 0, "window_days": 3},
+            "end": {"offset_days": 56, "window_days": 7},
+        },
     }
     r = client.patch(
         "/v1/trials/cmt-short",

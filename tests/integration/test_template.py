@@ -38,6 +38,7 @@ FUNCTIONS = {
     "ScoreStreamFunction": "handlers.score_stream.handler",
     "PrePostReportFunction": "handlers.prepost_report.handler",
     "WeeklySummaryFunction": "handlers.weekly_summary.handler",
+    "ExportJobFunction": "handlers.export_job.handler",
 }
 COMMON_VARIABLES = {
     "CMT_STAGE",
@@ -57,19 +58,25 @@ COMMON_VARIABLES = {
 #  - AWSLambdaDynamoDBExecutionRole: stream read for the event source mapping of a DynamoDB
 #    event; SAM adds it to the function with the stream event and offers no way to opt out (the
 #    same actions are also granted explicitly on the stream ARN in the template).
+#  - AWSLambdaSQSQueueExecutionRole: the same for the job function's SQS event (receive, delete,
+#    queue attributes), also granted explicitly on the job queue's ARN.
 BASE_MANAGED_POLICIES = {
     "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
     "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
 }
 EXTRA_MANAGED_POLICIES = {
     "ScoreStreamFunction": {"arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole"},
+    "ExportJobFunction": {"arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole"},
 }
 # Inline statements may name "*" only for actions that AWS cannot scope to a resource. None of
 # the template's own statements needs this today; list action -> reason here if one ever does.
 ACTIONS_ALLOWED_ON_ANY_RESOURCE: dict[str, str] = {}
 # Resource patterns that contain "*" on purpose: objects under the reports/ prefix of our own
 # bucket (object keys are only known at run time).
-WILDCARD_RESOURCES_ALLOWED = {"${ReportsBucket.Arn}/reports/*"}
+WILDCARD_RESOURCES_ALLOWED = {
+    "${ReportsBucket.Arn}/reports/*",
+    "${ReportsBucket.Arn}/exports/*",
+}
 
 
 # --------------------------------------------------------------------------------------------
@@ -309,9 +316,12 @@ def test_translated_template_lints_clean_so_it_has_no_circular_dependency(
 def test_score_stream_retries_bisects_reports_partial_failures_and_parks_the_rest(
     translated: dict[str, Any],
 ) -> None:
-    (mapping,) = resources_of_type(translated, "AWS::Lambda::EventSourceMapping").values()
+    (mapping,) = [
+        m
+        for m in resources_of_type(translated, "AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["FunctionName"] == {"Ref": "ScoreStreamFunction"}
+    ]
     props = mapping["Properties"]
-    assert props["FunctionName"] == {"Ref": "ScoreStreamFunction"}
     assert props["EventSourceArn"] == {"Fn::GetAtt": ["SubmissionsTable", "StreamArn"]}
     assert props["StartingPosition"] == "TRIM_HORIZON"
     assert props["BatchSize"] == 100
@@ -329,6 +339,69 @@ def test_score_stream_retries_bisects_reports_partial_failures_and_parks_the_res
         and statement["Resource"] == {"Fn::GetAtt": ["ScoreDeadLetterQueue", "Arn"]}
         for statement in policy_statements(role)
     )
+
+
+def test_the_job_function_takes_the_job_queue_one_at_a_time_and_parks_what_fails(
+    template: dict[str, Any], translated: dict[str, Any]
+) -> None:
+    (mapping,) = [
+        m
+        for m in resources_of_type(translated, "AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["FunctionName"] == {"Ref": "ExportJobFunction"}
+    ]
+    props = mapping["Properties"]
+    assert props["EventSourceArn"] == {"Fn::GetAtt": ["JobQueue", "Arn"]}
+    assert props["BatchSize"] == 1
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    function = template["Resources"]["ExportJobFunction"]["Properties"]
+    queue = template["Resources"]["JobQueue"]["Properties"]
+    # AWS's advice for SQS event sources: a visibility timeout of six times the function's
+    assert queue["VisibilityTimeout"] >= 6 * function["Timeout"]
+    assert function["Timeout"] == 900
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": ["JobDeadLetterQueue", "Arn"]},
+        "maxReceiveCount": 5,
+    }
+    alarms = resources_of_type(template, "AWS::CloudWatch::Alarm")
+    watched = {
+        (a["Properties"]["MetricName"], str(a["Properties"]["Dimensions"][0]["Value"]))
+        for a in alarms.values()
+    }
+    assert (
+        "ApproximateNumberOfMessagesVisible",
+        str({"Fn::GetAtt": ["JobDeadLetterQueue", "QueueName"]}),
+    ) in watched
+    assert ("Errors", str({"Ref": "ExportJobFunction"})) in watched
+    assert ("JobsFailed", "cmt-collect") in watched
+    # the API queues jobs (SendMessage on this queue only) and tells the function's name to
+    # nobody: it never invokes the job function itself
+    api = translated["Resources"]["ApiFunctionRole"]
+    sends = [s for s in policy_statements(api) if "sqs:SendMessage" in as_list(s["Action"])]
+    assert [s["Resource"] for s in sends] == [{"Fn::GetAtt": ["JobQueue", "Arn"]}]
+    variables = template["Resources"]["ApiFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["CMT_JOBS_QUEUE"] == {"Ref": "JobQueue"}
+
+
+def test_the_job_function_writes_only_job_items_the_audit_trail_and_its_prefixes(
+    translated: dict[str, Any],
+) -> None:
+    role = translated["Resources"]["ExportJobFunctionRole"]
+    writes = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
+    leading = {}
+    for statement in policy_statements(role):
+        actions = set(as_list(statement["Action"]))
+        if actions & writes:
+            condition = statement["Condition"]["ForAllValues:StringLike"]
+            leading[frozenset(actions & writes)] = condition["dynamodb:LeadingKeys"]
+        if any(a.startswith("s3:") and a != "s3:ListBucketVersions" for a in actions):
+            prefixes = set(resource_strings(statement["Resource"]))
+            assert prefixes <= WILDCARD_RESOURCES_ALLOWED, prefixes
+            if "s3:DeleteObjectVersion" in actions:
+                assert prefixes == {"${ReportsBucket.Arn}/exports/*"}
+    assert leading == {
+        frozenset({"dynamodb:UpdateItem"}): ["JOBS#*"],
+        frozenset({"dynamodb:PutItem"}): ["AUDIT#*"],
+    }
 
 
 def test_reports_and_summaries_run_on_their_cron_schedules(translated: dict[str, Any]) -> None:
@@ -352,6 +425,7 @@ def test_http_api_sends_every_path_to_the_api_function_with_throttling_and_acces
         ("/v1/trials/{trial_id}/submissions", "post"),
         ("/v1/trials/{trial_id}/export.csv", "get"),
         ("/v1/trials/{trial_id}/reports/pre-post", "post"),
+        ("/v1/access/exchange", "post"),  # no key: the ceiling on guessing codes
     }
     assert set(body["paths"]) == {"/", "/{proxy+}"} | {path for path, _ in throttled}
     for name, path in body["paths"].items():
@@ -373,6 +447,10 @@ def test_http_api_sends_every_path_to_the_api_function_with_throttling_and_acces
     assert set(route_settings) == {f"{m.upper()} {p}" for p, m in throttled}
     assert route_settings["POST /v1/trials/{trial_id}/submissions"]["ThrottlingRateLimit"] == {
         "Ref": "SubmissionThrottleRate"
+    }
+    assert route_settings["POST /v1/access/exchange"] == {
+        "ThrottlingRateLimit": {"Ref": "ExchangeThrottleRate"},
+        "ThrottlingBurstLimit": {"Ref": "ExchangeThrottleBurst"},
     }
     (api,) = [
         r
@@ -628,6 +706,7 @@ def test_moto_cloudformation_creates_the_tables_bucket_queue_and_keys_of_the_tem
         "/aws/lambda/cmt-collect-test-score-stream": 365,
         "/aws/lambda/cmt-collect-test-prepost-report": 365,
         "/aws/lambda/cmt-collect-test-weekly-summary": 365,
+        "/aws/lambda/cmt-collect-test-export-job": 365,
     }
 
 

@@ -273,6 +273,12 @@ def test_spss_names_are_lowercase_start_with_a_letter_and_avoid_reserved_words(
     assert spss_name(text) == expected
 
 
+# the lowest score of any subscale and the lowest response of any instrument in the catalogue
+LOWEST_SCORE = min(
+    min(i.response_min, *(s.range[0] for s in i.subscales)) for i in CATALOGUE.instruments()
+)
+
+
 @pytest.mark.parametrize("layout", ["long", "wide"])
 def test_the_codebook_describes_exactly_the_header_of_each_layout(layout: str) -> None:
     people, scores, submissions = dataset()
@@ -286,10 +292,27 @@ def test_the_codebook_describes_exactly_the_header_of_each_layout(layout: str) -
 
     assert [e["name"] for e in entries] == header(text)
     for entry in entries:
-        assert set(entry) == {"name", "label", "type", "range", "instrument", "missing"}
+        assert set(entry) == {
+            "name",
+            "label",
+            "type",
+            "range",
+            "instrument",
+            "missing",
+            "value_labels",
+            "missing_code",
+        }
         assert entry["type"] in {"string", "integer", "number", "datetime", "boolean"}
         assert entry["label"]
         assert entry["missing"]
+        # a missing code only where a numeric field can be empty, outside its range
+        if entry["missing_code"] is not None:
+            assert entry["type"] in {"integer", "number"}
+            assert entry["missing"] != "never blank"
+            lowest = entry["range"][0] if entry["range"] else LOWEST_SCORE
+            assert entry["missing_code"]["value"] < lowest
+        if entry["type"] == "boolean":
+            assert [v["value"] for v in entry["value_labels"]] == [0, 1]
 
 
 def test_the_wide_codebook_gives_each_score_its_subscale_range_and_instrument() -> None:

@@ -15,38 +15,45 @@ from hypothesis import strategies as st
 
 import services.figures
 from domain.instruments import CATALOGUE, Instrument
-from services.figures import FIGURE_WIDTH, nice_ticks, prepost_figure_svg, primary_p
+from domain.report import (
+    Descriptives,
+    EffectSizes,
+    ParticipantCounts,
+    PrePostReport,
+    ResultRow,
+    Sensitivity,
+    WilcoxonStats,
+)
+from domain.statistics import Pair
+from domain.trial import Comparison
+from services.figures import FIGURE_WIDTH, nice_ticks, prepost_figure_svg, prepost_figures
 
 SVG = "{http://www.w3.org/2000/svg}"
 HADS = CATALOGUE.get("hads")
 FSCRS = CATALOGUE.get("fscrs")
-# today's report rows (no p_method_primary) and a v1.1 row side by side, with the p values of
-# PAIRS: scipy.stats.wilcoxon([-5, -2.5, -12], method="approx", correction=False).pvalue
-# = 0.10880943004054568 (exact 2/8 = 0.25); for the one non-zero difference of depression,
+WEEKS = Comparison(pre="week-1", post="week-12")
+NO_VALUES = Descriptives(mean=None, sd=None, median=None)
+NO_SIZES = EffectSizes(r_pairs=None, r_observations=None, rank_biserial=None)
+
+
+@dataclasses.dataclass(frozen=True)
+class PanelTest:
+    """What a report row says about its test: the p values (None: no test) and Holm's p."""
+
+    p_two_sided: float | None = None
+    p_exact_two_sided: float | None = None
+    p_holm: float | None = None
+    reason: str | None = None
+
+
+# The p values of PAIRS: scipy.stats.wilcoxon([-5, -2.5, -12], method="approx",
+# correction=False).pvalue = 0.10880943004054568, given here without an exact p (as a report
+# gives it beyond 50 non-zero differences); for the one non-zero difference of depression,
 # scipy.stats.wilcoxon([-1], method="approx", correction=False).pvalue = 0.31731050786291415
-REPORT: dict[str, Any] = {
-    "comparison": {"pre": "week-1", "post": "week-12"},
-    "results": [
-        {
-            "instrument": "hads",
-            "subscale": "anxiety",
-            "n_pairs": 3,
-            "wilcoxon": {"p_two_sided": 0.10880943004054568, "p_exact_two_sided": 0.25},
-            "reason": None,
-        },
-        {
-            "instrument": "hads",
-            "subscale": "depression",
-            "n_pairs": 2,
-            "wilcoxon": {
-                "p_two_sided": 0.31731050786291415,
-                "p_exact_two_sided": 1.0,
-                "p_method_primary": "exact",
-            },
-            "p_holm": 1.0,
-            "reason": None,
-        },
-    ],
+# and the exact p is 1.
+TESTS: dict[str, PanelTest | None] = {
+    "anxiety": PanelTest(p_two_sided=0.10880943004054568),
+    "depression": PanelTest(p_two_sided=0.31731050786291415, p_exact_two_sided=1.0, p_holm=1.0),
 }
 PAIRS: dict[str, list[tuple[str, float, float]]] = {
     "anxiety": [("P01", 14.0, 9.0), ("P02", 13.0, 10.5), ("P03", 18.0, 6.0)],
@@ -54,14 +61,87 @@ PAIRS: dict[str, list[tuple[str, float, float]]] = {
 }
 
 
+def result(
+    instrument: Instrument,
+    subscale: str,
+    pairs: Sequence[tuple[str, float, float]],
+    test: PanelTest,
+) -> ResultRow:
+    """A report row with `pairs` and `test`; the statistics no figure draws left empty."""
+    tested = test.p_two_sided is not None or test.p_exact_two_sided is not None
+    statistics: dict[str, Any] = {
+        "n_pairs": len(pairs),
+        "pre": NO_VALUES,
+        "post": NO_VALUES,
+        "wilcoxon": (
+            WilcoxonStats(
+                n_nonzero=len(pairs),
+                t=None,
+                w_plus=None,
+                w_minus=None,
+                z=None,
+                p_two_sided=test.p_two_sided,
+                p_exact_two_sided=test.p_exact_two_sided,
+            )
+            if tested
+            else None
+        ),
+        "direction": None,
+        "effect_size_r": None,
+        "effect_sizes": NO_SIZES,
+        "hodges_lehmann_median_change": None,
+        "reason": test.reason,
+        "prorated_pairs": 0,
+    }
+    return ResultRow(
+        instrument=instrument.id,
+        subscale=subscale,
+        subscale_label=instrument.subscale(subscale).label,
+        **statistics,
+        p_holm=test.p_holm,
+        reliable_change=None,
+        excluded=(),
+        sensitivity=Sensitivity(population="all", withdrawn_pairs=0, **statistics),
+        pairs=tuple(Pair(participant_id=p, pre=pre, post=post) for p, pre, post in pairs),
+    )
+
+
+def report(
+    pairs: Mapping[str, Sequence[tuple[str, float, float]]] = PAIRS,
+    tests: Mapping[str, PanelTest | None] = TESTS,
+    instrument: Instrument = HADS,
+    comparison: Comparison = WEEKS,
+) -> PrePostReport:
+    """A report on `instrument`: a row for each subscale with a test or with pairs (a row
+    with pairs and no entry in `tests` has no test); other subscales have no row."""
+    rows = [
+        result(instrument, sub.id, pairs.get(sub.id, ()), tests.get(sub.id) or PanelTest())
+        for sub in instrument.subscales
+        if sub.id in tests or sub.id in pairs
+    ]
+    return PrePostReport(
+        trial_id="t-1",
+        generated_at="2026-11-26T02:00:00Z",
+        software_version="0.1.0",
+        comparison=comparison,
+        method="",
+        participants=ParticipantCounts(enrolled=0, withdrawn=0, completed=0, active=0),
+        results=tuple(rows),
+        instruments=(instrument,),
+    )
+
+
 def figure(
     pairs: Mapping[str, Sequence[tuple[str, float, float]]] = PAIRS,
-    report: Mapping[str, Any] = REPORT,
+    tests: Mapping[str, PanelTest | None] = TESTS,
     instrument: Instrument = HADS,
+    comparison: Comparison = WEEKS,
 ) -> ET.Element:
     # Parsing our own output, not untrusted input.
     return ET.fromstring(  # noqa: S314
-        prepost_figure_svg(instrument=instrument, report=report, pairs_by_subscale=pairs)
+        prepost_figure_svg(
+            instrument=instrument, report=report(pairs, tests, instrument, comparison)
+        )
     )
 
 
@@ -100,7 +180,7 @@ def test_the_figure_is_svg_with_its_size_and_viewbox_set() -> None:
 
 def test_a_figure_fits_a_390_px_phone_whatever_the_number_of_subscales() -> None:
     for instrument in CATALOGUE.instruments():
-        root = figure({}, instrument=instrument)
+        root = figure({}, {}, instrument=instrument)
 
         assert int(root.get("width", "0")) <= 390
         for panel in panels(root):
@@ -204,7 +284,7 @@ def test_each_panel_says_which_direction_is_better() -> None:
 def test_the_panel_shows_the_reports_test_with_its_primary_p_and_method() -> None:
     anxiety, depression = panels(figure())
 
-    # today's report leads with the asymptotic p; a v1.1 row names the exact p as primary
+    # without an exact p the panel leads with the asymptotic one; with one, the exact p
     assert texts(anxiety, "panel-test") == ["n = 3 · p = 0.109 (asymptotic)"]
     assert texts(depression, "panel-test") == ["n = 2 · p = 1.000 (exact)"]
     assert texts(anxiety, "panel-holm") == []
@@ -212,33 +292,18 @@ def test_the_panel_shows_the_reports_test_with_its_primary_p_and_method() -> Non
 
 
 def test_a_panel_without_a_test_says_why() -> None:
-    report = {
-        "comparison": REPORT["comparison"],
-        "results": [
-            {
-                "instrument": "hads",
-                "subscale": "anxiety",
-                "wilcoxon": None,
-                "reason": "fewer than 2 pairs",
-            }
-        ],
-    }
+    tests = {"anxiety": PanelTest(reason="fewer than 2 pairs")}
 
-    anxiety, depression = panels(figure({"anxiety": [("P01", 3.0, 2.0)]}, report))
+    anxiety, depression = panels(figure({"anxiety": [("P01", 3.0, 2.0)]}, tests))
 
     assert texts(anxiety, "panel-test") == ["n = 1 · no test (fewer than 2 pairs)"]
     assert texts(depression, "panel-test") == ["n = 0 · no test in the report"]
 
 
 def test_small_p_values_are_shown_as_below_one_in_a_thousand() -> None:
-    report = {
-        "comparison": REPORT["comparison"],
-        "results": [
-            {"instrument": "hads", "subscale": "anxiety", "wilcoxon": {"p_two_sided": 0.00001}}
-        ],
-    }
+    tests = {"anxiety": PanelTest(p_two_sided=0.00001)}
 
-    assert texts(panels(figure(PAIRS, report))[0], "panel-test") == [
+    assert texts(panels(figure(PAIRS, tests))[0], "panel-test") == [
         "n = 3 · p < 0.001 (asymptotic)"
     ]
 
@@ -270,7 +335,7 @@ def test_higher_scores_are_drawn_higher_up() -> None:
 
 
 def test_no_text_is_smaller_than_12_px() -> None:
-    svg = prepost_figure_svg(instrument=FSCRS, report=REPORT, pairs_by_subscale={})
+    svg = prepost_figure_svg(instrument=FSCRS, report=report({}, {}, FSCRS))
 
     sizes = [float(s) for s in re.findall(r'font-size="([0-9.]+)"', svg)]
     assert sizes
@@ -279,54 +344,26 @@ def test_no_text_is_smaller_than_12_px() -> None:
 
 def test_markup_in_ids_titles_and_labels_is_escaped() -> None:
     instrument = dataclasses.replace(HADS, title='A <b>"bold"</b> & \x07 title')
-    report = {"comparison": {"pre": "<pre>", "post": "post & after"}}
-    root = figure({"anxiety": [("<P&1>", 3.0, 2.0)]}, report, instrument)
+    comparison = Comparison(pre="<pre>", post="post & after")
+    root = figure({"anxiety": [("<P&1>", 3.0, 2.0)]}, {}, instrument, comparison)
 
     assert tooltip(pair_lines(panels(root)[0])[0]) == "<P&1>"
     assert 'A <b>"bold"</b> & \ufffd title' in texts(root)
     assert "post & after" in texts(root)
 
 
-def test_a_report_without_results_or_comparison_still_gives_a_figure() -> None:
-    root = figure(PAIRS, {})
+def test_there_is_a_figure_per_compared_instrument_each_drawn_from_its_own_rows() -> None:
+    hads = report()
+    both = dataclasses.replace(
+        hads,
+        results=hads.results + report({}, {}, FSCRS).results,
+        instruments=(HADS, FSCRS),
+    )
 
-    assert texts(panels(root)[0], "panel-test") == ["n = 3 · no test in the report"]
-    assert "pre" in texts(panels(root)[0])
+    svgs = prepost_figures(both)
 
-
-@pytest.mark.parametrize(
-    ("row", "expected"),
-    [
-        ({"wilcoxon": {"p_two_sided": 0.043, "p_exact_two_sided": 0.0625}}, (0.043, "asymptotic")),
-        (
-            {
-                "wilcoxon": {
-                    "p_two_sided": 0.043,
-                    "p_exact_two_sided": 0.0625,
-                    "p_method_primary": "exact",
-                }
-            },
-            (0.0625, "exact"),
-        ),
-        (
-            {
-                "wilcoxon": {
-                    "p_two_sided": 0.2,
-                    "p_exact_two_sided": None,
-                    "p_method_primary": "asymptotic",
-                }
-            },
-            (0.2, "asymptotic"),
-        ),
-        ({"wilcoxon": {"p_two_sided": None}}, (None, None)),
-        ({"wilcoxon": None}, (None, None)),
-        ({}, (None, None)),
-    ],
-)
-def test_the_primary_p_follows_the_reports_own_lead(
-    row: dict[str, Any], expected: tuple[float | None, str | None]
-) -> None:
-    assert primary_p(row) == expected
+    assert list(svgs) == ["hads", "fscrs"]
+    assert svgs["hads"] == prepost_figure_svg(instrument=HADS, report=hads)
 
 
 @pytest.mark.parametrize(

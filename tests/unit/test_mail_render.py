@@ -23,10 +23,19 @@ from services.mail_render import (
     group_lines,
     render_safety_alert,
     render_weekly_summary,
-    results_from_report,
+    results_from_headline,
 )
+from services.prepost import read_headline
 
 SCRIPT = "<script>alert('x')</script>"
+
+
+def results_from_report(document: dict[str, Any]) -> Results:
+    """The mail's results from a published report document, the way the weekly run reads
+    them (`ReportService.latest_headline`)."""
+    return results_from_headline(read_headline(document))
+
+
 NOW = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)  # a Monday, when the schedule sends
 WEEK_AGO = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 

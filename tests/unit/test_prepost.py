@@ -1,9 +1,11 @@
-"""The pre/post report: who is paired, and statistics that match an independent recomputation."""
+"""The pre/post report: who is paired, statistics that match an independent recomputation,
+and each rendering (JSON, CSV, the headline read back) saying what the typed report says."""
 
 from __future__ import annotations
 
 import csv
 import dataclasses
+import doctest
 import io
 import itertools
 import json
@@ -17,18 +19,23 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import domain.report
+import services.prepost
 from domain.instruments import CATALOGUE, load_catalogue
+from domain.report import METHOD, PrePostReport, build_report, paired_values
 from domain.scoring import SubscaleScore
+from domain.statistics import Pair
 from domain.submissions import ScoreRecord
 from domain.trial import Comparison, Participant, StudyProtocol, default_protocol
+from services.figures import prepost_figures
 from services.prepost import (
-    METHOD,
     TABLE_COLUMNS,
-    build_report,
-    headline_changes,
-    paired_values,
-    pairs_by_subscale,
+    Headline,
+    HeadlineRow,
+    primary_p,
+    read_headline,
     report_table_csv,
+    to_json,
 )
 
 TRIAL = "cmt-pilot"
@@ -133,11 +140,11 @@ def pilot_trial() -> tuple[list[Participant], list[ScoreRecord]]:
     return people, scores
 
 
-def report_of(
+def typed_report_of(
     people: Sequence[Participant],
     scores: Sequence[ScoreRecord],
     protocol: StudyProtocol | None = None,
-) -> dict[str, Any]:
+) -> PrePostReport:
     return build_report(
         trial_id=TRIAL,
         protocol=protocol or default_protocol(),
@@ -146,6 +153,15 @@ def report_of(
         generated_at="2026-11-26T02:00:00Z",
         software_version="0.1.0",
     )
+
+
+def report_of(
+    people: Sequence[Participant],
+    scores: Sequence[ScoreRecord],
+    protocol: StudyProtocol | None = None,
+) -> dict[str, Any]:
+    """The report as published (`to_json`): the contract's field names are the assertions'."""
+    return to_json(typed_report_of(people, scores, protocol))
 
 
 def row(report: Mapping[str, Any], instrument: str, subscale: str) -> dict[str, Any]:
@@ -265,11 +281,15 @@ def test_withdrawn_participants_are_excluded_as_withdrawn_even_with_both_scores(
     ]
 
 
-def test_no_withdrawal_reason_appears_anywhere_in_the_report_or_its_table() -> None:
+def test_no_withdrawal_reason_appears_anywhere_in_the_report_its_table_or_figures() -> None:
     people, scores = pilot_trial()
     people.append(participant("P10", "withdrawn", "my father died; I cannot face the group"))
-    report = report_of(people, scores)
-    published = json.dumps(report) + report_table_csv(report)
+    report = typed_report_of(people, scores)
+    published = (
+        json.dumps(to_json(report))
+        + report_table_csv(report)
+        + "".join(prepost_figures(report).values())
+    )
 
     for reason in ("moved away", "unwell", "father", "cannot face"):
         assert reason not in published
@@ -392,8 +412,9 @@ def test_reliable_change_counts_every_pair_and_is_null_without_an_alpha() -> Non
 
 
 def test_the_table_csv_has_one_row_per_result_with_blank_nulls_and_full_precision() -> None:
-    report = report_of(*pilot_trial())
-    rows = list(csv.reader(io.StringIO(report_table_csv(report), newline="")))
+    typed = typed_report_of(*pilot_trial())
+    report = to_json(typed)
+    rows = list(csv.reader(io.StringIO(report_table_csv(typed), newline="")))
 
     assert tuple(rows[0]) == TABLE_COLUMNS
     assert len(rows) == 1 + len(report["results"])
@@ -406,35 +427,124 @@ def test_the_table_csv_has_one_row_per_result_with_blank_nulls_and_full_precisio
     assert by_key["fscs", "self_correction"]["reason"] == "fewer than 2 pairs"
 
 
-def test_headline_changes_carry_only_group_level_numbers() -> None:
+def test_the_headline_read_back_carries_only_group_level_numbers() -> None:
     report = report_of(*pilot_trial())
-    headline = headline_changes(report)
+    headline = read_headline(report)
 
-    assert len(headline) == len(report["results"])
-    assert headline[0] == {
-        "instrument": "hads",
-        "subscale_label": "Anxiety",
-        "n_pairs": 6,
-        "pre_mean": statistics.mean(ANXIETY_PRE.values()),
-        "post_mean": statistics.mean(ANXIETY_POST.values()),
-        "direction": "decrease",
-        "p_two_sided": row(report, "hads", "anxiety")["wilcoxon"]["p_two_sided"],
-    }
+    assert len(headline.rows) == len(report["results"])
+    assert headline.rows[0] == HeadlineRow(
+        instrument="hads",
+        subscale="anxiety",
+        subscale_label="Anxiety",
+        n_pairs=6,
+        pre_mean=statistics.mean(ANXIETY_PRE.values()),
+        post_mean=statistics.mean(ANXIETY_POST.values()),
+        direction="decrease",
+        # the primary p, as the e-mail leads with it: the exact p (no ties, R coin 0.03125)
+        p=row(report, "hads", "anxiety")["wilcoxon"]["p_exact_two_sided"],
+        p_method="exact",
+        p_holm=row(report, "hads", "anxiety")["p_holm"],
+        reason=None,
+    )
+    assert (headline.pre, headline.post, headline.completers) == ("week-1", "week-12", 6)
+    assert headline.generated_at == "2026-11-26T02:00:00Z"
+    assert "P0" not in repr(headline)  # no participant code
+
+
+def test_the_headline_read_back_from_the_json_is_the_typed_reports_own() -> None:
+    people, scores = pilot_trial()
+    people.append(participant("A1", "active"))
+    report = typed_report_of(people, scores)
+
+    headline = read_headline(json.loads(json.dumps(to_json(report))))
+
+    assert headline == Headline(
+        generated_at=report.generated_at,
+        pre=report.comparison.pre,
+        post=report.comparison.post,
+        completers=report.participants.completed,
+        rows=tuple(
+            HeadlineRow(
+                instrument=r.instrument,
+                subscale=r.subscale,
+                subscale_label=r.subscale_label,
+                n_pairs=r.n_pairs,
+                pre_mean=r.pre.mean,
+                post_mean=r.post.mean,
+                direction=r.direction,
+                p=r.wilcoxon.p_primary if r.wilcoxon else None,
+                p_method=r.wilcoxon.p_method_primary if r.wilcoxon else None,
+                p_holm=r.p_holm,
+                reason=r.reason,
+            )
+            for r in report.results
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    ("result", "expected"),
+    [
+        ({"wilcoxon": {"p_two_sided": 0.043, "p_exact_two_sided": 0.0625}}, (0.043, "asymptotic")),
+        (
+            {
+                "wilcoxon": {
+                    "p_two_sided": 0.043,
+                    "p_exact_two_sided": 0.0625,
+                    "p_method_primary": "exact",
+                }
+            },
+            (0.0625, "exact"),
+        ),
+        (
+            {
+                "wilcoxon": {
+                    "p_two_sided": 0.2,
+                    "p_exact_two_sided": None,
+                    "p_method_primary": "asymptotic",
+                }
+            },
+            (0.2, "asymptotic"),
+        ),
+        ({"wilcoxon": {"p_two_sided": None}}, (None, None)),
+        ({"wilcoxon": None}, (None, None)),
+        ({}, (None, None)),
+    ],
+)
+def test_the_primary_p_follows_the_published_reports_own_lead(
+    result: dict[str, Any], expected: tuple[float | None, str | None]
+) -> None:
+    assert primary_p(result) == expected
 
 
 def test_figure_pairs_are_the_pairs_the_statistics_used() -> None:
     people, scores = pilot_trial()
-    report = report_of(people, scores)
-    pairs = pairs_by_subscale(
-        protocol=default_protocol(),
-        participants=people,
-        scores=scores,
-        instrument=CATALOGUE.get("hads"),
-    )
+    report = typed_report_of(people, scores)
+    by_subscale = {(r.instrument, r.subscale): r for r in report.results}
+    anxiety = by_subscale["hads", "anxiety"]
 
-    assert len(pairs["anxiety"]) == row(report, "hads", "anxiety")["n_pairs"]
-    assert len(pairs["depression"]) == row(report, "hads", "depression")["n_pairs"]
-    assert pairs["anxiety"][0] == ("P01", 10.0, 9.0)
+    assert (
+        anxiety.pairs
+        == paired_values(
+            protocol=default_protocol(),
+            participants=people,
+            scores=scores,
+            instrument="hads",
+            subscale="anxiety",
+        ).pairs
+    )
+    assert all(len(r.pairs) == r.n_pairs for r in report.results)
+    assert anxiety.pairs[0] == Pair(participant_id="P01", pre=10.0, post=9.0)
+
+
+def test_the_json_holds_neither_the_pairs_nor_the_catalogue_the_report_carries() -> None:
+    report = typed_report_of(*pilot_trial())
+    document = json.dumps(to_json(report))
+
+    assert report.instruments
+    assert "pairs" not in json.loads(document)["results"][0]
+    assert '"instruments"' not in document
+    assert [i.id for i in report.instruments] == list(prepost_figures(report))
 
 
 @settings(max_examples=60, deadline=None)
@@ -702,14 +812,16 @@ def test_reliable_change_uses_a_published_reference_sd_and_test_retest_when_cata
     hads["subscales"][0].update(reference_sd=4.0, reference_sd_source="test fixture: 4.0")
     catalogue = load_catalogue(data)
     people, scores = pilot_trial()
-    report = build_report(
-        trial_id=TRIAL,
-        protocol=default_protocol(),
-        participants=people,
-        scores=scores,
-        generated_at="2026-11-26T02:00:00Z",
-        software_version="0.1.0",
-        catalogue=catalogue,
+    report = to_json(
+        build_report(
+            trial_id=TRIAL,
+            protocol=default_protocol(),
+            participants=people,
+            scores=scores,
+            generated_at="2026-11-26T02:00:00Z",
+            software_version="0.1.0",
+            catalogue=catalogue,
+        )
     )
     change = row(report, "hads", "anxiety")["reliable_change"]
     # Jacobson & Truax by hand: S_diff = sqrt(2) * 4 * sqrt(1 - .84) = 2.2627; d = -1, -2.5,
@@ -747,8 +859,9 @@ def test_mathematically_equal_prorated_differences_tie_in_the_report() -> None:
 
 
 def test_the_table_csv_carries_the_v11_columns() -> None:
-    report = report_of(*pilot_trial())
-    rows = list(csv.DictReader(io.StringIO(report_table_csv(report), newline="")))
+    typed = typed_report_of(*pilot_trial())
+    report = to_json(typed)
+    rows = list(csv.DictReader(io.StringIO(report_table_csv(typed), newline="")))
     anxiety = next(r for r in rows if (r["instrument"], r["subscale"]) == ("hads", "anxiety"))
     expected = row(report, "hads", "anxiety")
 
@@ -757,3 +870,10 @@ def test_the_table_csv_carries_the_v11_columns() -> None:
     assert float(anxiety["rank_biserial"]) == -1.0
     assert (anxiety["prorated_pairs"], anxiety["reliable_change_basis"]) == ("1", "sample")
     assert (anxiety["sensitivity_n_pairs"], anxiety["sensitivity_withdrawn_pairs"]) == ("7", "1")
+
+
+def test_the_documented_examples_run_as_written() -> None:
+    for module in (domain.report, services.prepost):
+        result = doctest.testmod(module)
+        assert result.attempted > 0
+        assert result.failed == 0

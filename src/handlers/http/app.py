@@ -30,8 +30,23 @@ from handlers.api_errors import (
     request_validation_response,
     service_error_response,
 )
-from handlers.http import audit, instruments, meta, participants, results, submissions, trials
+from handlers.http import (
+    access,
+    audit,
+    exports,
+    fhir,
+    forms,
+    instruments,
+    me,
+    meta,
+    participants,
+    results,
+    submissions,
+    trials,
+)
 from handlers.http.dependencies import authorize_unparsed, get_container
+from handlers.http.docs import install_offline_docs
+from handlers.http.fhir_responses import FhirOutcomeMiddleware
 from handlers.http.request_log import RequestLogMiddleware
 from handlers.settings import SOFTWARE_VERSION
 from handlers.wiring import Container
@@ -39,12 +54,31 @@ from services.errors import ServiceError
 
 __all__ = ["create_app"]
 
-ROUTERS = (meta, instruments, trials, participants, submissions, results, audit)
+ROUTERS = (
+    meta,
+    instruments,
+    trials,
+    participants,
+    access,
+    me,
+    forms,
+    submissions,
+    fhir,
+    results,
+    exports,
+    audit,
+)
 PARSE_ERROR = "There was an error parsing the body"  # FastAPI's 400 for unparsable bodies
 DESCRIPTION = (
     "Collection and analysis API for Compassionate Mind Training trials. Every error is "
-    "application/problem+json (RFC 9457, schema `Problem`); a request body over 256 KiB is "
-    "refused with 413 on any route."
+    "application/problem+json (RFC 9457, schema `Problem`), except on the FHIR route, whose "
+    "refusals are FHIR OperationOutcomes (application/fhir+json); a request body over 256 KiB "
+    "is refused with 413 on any route. Callers authenticate with an API key or, for a "
+    "participant's own front end, a participant token (POST /v1/access/exchange). Browsers "
+    "on an allowed origin (deployment configuration) may call every route: preflights allow "
+    "GET, POST, PUT, PATCH, DELETE and the headers Authorization, Content-Type, "
+    "Idempotency-Key and Prefer, cached 600 s; pages may read Location, Retry-After, "
+    "WWW-Authenticate and Idempotent-Replayed; other origins get no CORS headers."
 )
 # schemas the routes refer to by name but FastAPI does not collect (no route has them as a model)
 _CSV_EXPORT_SCHEMA = {
@@ -67,7 +101,11 @@ class ProblemDocumentedAPI(FastAPI):
         if self.openapi_schema is None:
             document = super().openapi()
             _, defined = models_json_schema(
-                [(schemas.Problem, "serialization")],
+                [
+                    (schemas.Problem, "serialization"),
+                    (schemas.QuestionnaireResponse, "validation"),
+                    (schemas.OperationOutcome, "serialization"),
+                ],
                 ref_template="#/components/schemas/{model}",
             )
             components = document.setdefault("components", {}).setdefault("schemas", {})
@@ -84,6 +122,8 @@ def create_app(container: Container) -> FastAPI:
         description=DESCRIPTION,
         generate_unique_id_function=operation_id,
         responses=problems(405, 500),
+        docs_url=None,  # /docs and /redoc without a CDN: install_offline_docs
+        redoc_url=None,
     )
     app.state.container = container
     app.router.route_class = UnicodeCheckedRoute
@@ -92,9 +132,11 @@ def create_app(container: Container) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, refuse_unparsable_body)
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(RequestLogMiddleware)
+    app.add_middleware(FhirOutcomeMiddleware)  # around the 413s and 500s of the FHIR route
     app.add_middleware(PrivateResponseMiddleware)  # outermost: the 500s carry it too
     for module in ROUTERS:
         app.include_router(module.router)
+    install_offline_docs(app)
     return app
 
 

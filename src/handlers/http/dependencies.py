@@ -1,35 +1,44 @@
 """What a route can ask for: the container, the caller's key and role, identifiers, paging.
 
 Authentication and authorisation are dependencies (`Admin`, `Coordinator`, `TrialReader`,
-`Submitter`): they run before the body is validated, so a request without a valid key learns
-nothing about the body's shape. When FastAPI refuses a body before any dependency has run (it
-is not JSON, or the schema refuses it), `authorize_unparsed` runs the route's guard first, so
+`Submitter`, `FrontEnd`, `QuestionnaireReader`, `Me`): they run before the body is validated,
+so a request without a valid key learns nothing about the body's shape. The bearer
+credential is an API key or a participant token (``cmtp_...``, `services.access`); a token
+passes only the guards that name the ``participant`` role (`FrontEnd`, `Me`) and is 403
+everywhere else. `ExchangeThrottle` guards the one route without a key, the code exchange.
+When FastAPI refuses a body before any dependency has run (it is not JSON, or the schema
+refuses it), `authorize_unparsed` runs the route's guard first, so
 the key is still checked before the refusal says anything about the body.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, cast
+from typing import Annotated, Any, cast
 
 from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from domain.errors import Problem as DomainProblem
-from domain.trial import Role
 from handlers.wiring import Container
+from services.access import TokenHolder
 from services.audit import Actor
-from services.auth import Principal, require
-from services.errors import ValidationFailed
+from services.auth import CallerRole, Principal, require
+from services.errors import Forbidden, ValidationFailed
+from services.rate_limit import RateLimited
 
 __all__ = [
     "Admin",
     "ContainerDep",
     "Coordinator",
     "Cursor",
+    "ExchangeThrottle",
+    "FrontEnd",
     "Limit",
+    "Me",
     "ParticipantIdPath",
+    "QuestionnaireReader",
     "Submitter",
     "TrialIdPath",
     "TrialReader",
@@ -47,7 +56,10 @@ ParticipantIdPath = Annotated[str, Path(pattern=PARTICIPANT_ID)]
 Limit = Annotated[int, Query(ge=1, le=500)]
 Cursor = Annotated[str | None, Query(max_length=2000)]
 
-bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer <key>`")
+bearer = HTTPBearer(
+    auto_error=False,
+    description="API key or participant token: `Authorization: Bearer <key or token>`",
+)
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
@@ -58,16 +70,31 @@ def get_container(request: Request) -> Container:
 
 ContainerDep = Annotated[Container, Depends(get_container)]
 
-Guard = Callable[[Request, HTTPAuthorizationCredentials | None, Container], Principal]
+Guard = Callable[[Request, HTTPAuthorizationCredentials | None, Container], Any]
 _GUARDS: set[Guard] = set()
 
 
-def allow(*roles: Role) -> Guard:
+def authenticate(request: Request, credentials: Credentials, container: Container) -> Principal:
+    """The caller of a request (a key or a participant token), within its rate limit.
+
+    A token's participant, as read with it, is kept on the request (`token_holder`).
+    """
+    presented = credentials.credentials if credentials else None
+    if presented and container.access.is_token(presented):
+        holder = container.access.authenticate(presented)
+        request.state.token_holder = holder
+        principal = holder.principal
+    else:
+        principal = container.keys.authenticate(presented)
+    container.key_limits.take(principal.key_id)
+    return principal
+
+
+def allow(*roles: CallerRole) -> Guard:
     """A dependency that lets through a valid key of one of `roles` (its trial's, if scoped)."""
 
     def guard(request: Request, credentials: Credentials, container: ContainerDep) -> Principal:
-        principal = container.keys.authenticate(credentials.credentials if credentials else None)
-        container.key_limits.take(principal.key_id)
+        principal = authenticate(request, credentials, container)
         require(principal, trial_id=request.path_params.get("trial_id", ""), roles=roles)
         request.state.principal = principal
         return principal
@@ -77,10 +104,55 @@ def allow(*roles: Role) -> Guard:
     return guard
 
 
+def participant_only(
+    request: Request, credentials: Credentials, container: ContainerDep
+) -> TokenHolder:
+    """A dependency that lets through a valid participant token only (the /v1/me routes)."""
+    principal = authenticate(request, credentials, container)
+    if principal.role != "participant":
+        raise Forbidden(
+            f"a {principal.credential} may not do this: /v1/me is a participant's own, "
+            "reached with a participant token"
+        )
+    request.state.principal = principal
+    holder: TokenHolder = request.state.token_holder
+    return holder
+
+
+_GUARDS.add(participant_only)
+
+
+def exchange_throttle(request: Request, container: ContainerDep) -> None:
+    """The code exchange's limits against guessing: per source address, then per instance.
+
+    The source is the connection's address: on AWS the HTTP API's ``sourceIp`` (Mangum
+    passes it as the ASGI client), never a header a client can set.
+    """
+    if getattr(request.state, "exchange_throttled", False):
+        return  # counted once per request, even when the refusal of its body runs it again
+    request.state.exchange_throttled = True
+    source = request.client.host if request.client else "unknown"
+    container.exchange_by_source.take(source)
+    try:
+        container.exchange_all.take("*")
+    except RateLimited as exc:
+        raise RateLimited(
+            f"too many code exchanges at once on this server; retry in {exc.retry_after} s",
+            retry_after=exc.retry_after,
+        ) from None
+
+
+_THROTTLES = {exchange_throttle}
+
 Admin = Annotated[Principal, Depends(allow("admin"))]
 Coordinator = Annotated[Principal, Depends(allow("coordinator"))]
 TrialReader = Annotated[Principal, Depends(allow("coordinator", "admin"))]
 Submitter = Annotated[Principal, Depends(allow("submitter", "coordinator"))]
+#: Who submits: a front end's key, a coordinator, or a participant token of the trial.
+FrontEnd = Annotated[Principal, Depends(allow("participant", "submitter", "coordinator"))]
+QuestionnaireReader = Annotated[Principal, Depends(allow("coordinator", "submitter"))]
+Me = Annotated[TokenHolder, Depends(participant_only)]
+ExchangeThrottle = Depends(exchange_throttle)
 
 
 async def authorize_unparsed(request: Request) -> None:
@@ -92,10 +164,12 @@ async def authorize_unparsed(request: Request) -> None:
         if dependency.call in _GUARDS:
             credentials = await bearer(request)
             await run_in_threadpool(dependency.call, request, credentials, get_container(request))
+        elif dependency.call in _THROTTLES:
+            await run_in_threadpool(dependency.call, request, get_container(request))
 
 
 def actor(principal: Principal) -> Actor:
-    """Who the audit trail names for a request: the key id and its role."""
+    """Who the audit trail names for a request: the key (or token) id and its role."""
     return Actor(key_id=principal.key_id, role=principal.role)
 
 

@@ -1,19 +1,27 @@
-"""A trial's participants: enrolment, status, progress, erasure (coordinator)."""
+"""A trial's participants: enrolment, status, progress and schedule, erasure (coordinator)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from fastapi import APIRouter
 
+from domain.errors import BadCursor
+from domain.schedule import ScheduledSlot
 from domain.trial import Participant
 from handlers import schemas
 from handlers.api_errors import UnicodeCheckedRoute, problems
 from handlers.http.dependencies import (
     ContainerDep,
     Coordinator,
+    Cursor,
+    Limit,
     ParticipantIdPath,
     TrialIdPath,
     actor,
+    bad_cursor,
 )
+from services.clock import iso
 
 router = APIRouter(
     tags=["participants"],
@@ -32,6 +40,19 @@ def participant_out(p: Participant) -> schemas.ParticipantOut:
         enrolled_at=p.enrolled_at,
         status_changed_at=p.status_changed_at,
     )
+
+
+def schedule_out(slots: Iterable[ScheduledSlot]) -> list[schemas.ScheduledSlotOut]:
+    return [
+        schemas.ScheduledSlotOut(
+            instrument=s.instrument,
+            timepoint=s.timepoint,
+            opens_at=iso(s.opens_at),
+            closes_at=iso(s.closes_at),
+            state=s.state,
+        )
+        for s in slots
+    ]
 
 
 @router.post(
@@ -67,7 +88,7 @@ def update_participant(
     principal: Coordinator,
     container: ContainerDep,
 ) -> schemas.ParticipantOut:
-    """Change a participant's status (active, withdrawn, completed)."""
+    """Change a participant's status; a withdrawal also ends their tokens and unused code."""
     trial = container.trials.get(trial_id)
     participant = container.participants.set_status(
         trial, participant_id, status=body.status, reason=body.reason
@@ -81,12 +102,24 @@ def update_participant(
     return participant_out(participant)
 
 
-@router.get("/v1/trials/{trial_id}/participants", response_model=schemas.ParticipantList)
+@router.get(
+    "/v1/trials/{trial_id}/participants",
+    response_model=schemas.ParticipantList,
+    responses=problems(404, described={404: "no such trial"}),
+)
 def list_participants(
-    trial_id: TrialIdPath, principal: Coordinator, container: ContainerDep
+    trial_id: TrialIdPath,
+    principal: Coordinator,
+    container: ContainerDep,
+    limit: Limit = 100,
+    cursor: Cursor = None,
 ) -> schemas.ParticipantList:
-    """Participants with status and which scheduled submissions are done / missing."""
+    """Participants with status, done / missing slots and schedule states, paged."""
     trial = container.trials.get(trial_id)
+    try:
+        page, next_cursor = container.participants.page(trial, limit=limit, cursor=cursor)
+    except BadCursor:
+        raise bad_cursor() from None
     return schemas.ParticipantList(
         trial_id=trial_id,
         participants=[
@@ -94,9 +127,11 @@ def list_participants(
                 **participant_out(item.participant).model_dump(),
                 done=list(item.done),
                 missing=list(item.missing),
+                schedule=schedule_out(item.schedule),
             )
-            for item in container.participants.list(trial)
+            for item in page
         ],
+        next_cursor=next_cursor,
     )
 
 
@@ -114,4 +149,5 @@ def erase_participant(
     """Erase a participant on request; aggregates are corrected, an audit record stays."""
     trial = container.trials.get(trial_id)
     result = container.erasure.erase(trial, participant_id, actor(principal))
+    container.access.forget(trial_id, participant_id)  # their tokens went with them
     return schemas.Erased(trial_id=trial_id, participant_id=participant_id, **result)

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Header, Response
+from fastapi.responses import JSONResponse
 
+from domain.errors import BadCursor
+from domain.jobs import Job
 from handlers import schemas
 from handlers.api_errors import UnicodeCheckedRoute, problems
 from handlers.http.dependencies import (
     ContainerDep,
     Coordinator,
+    Cursor,
+    Limit,
     ParticipantIdPath,
     TrialIdPath,
     actor,
+    bad_cursor,
 )
+from handlers.http.exports import JobIdPath, job_files
+from services.jobs import Download
 
 router = APIRouter(
     tags=["results"],
@@ -22,6 +30,33 @@ router = APIRouter(
     responses=problems(401, 403, 404, 422, 429, described={404: "no such trial"}),
 )
 Layout = Literal["long", "wide"]
+Prefer = Annotated[
+    str | None,
+    Header(description="`respond-async` (RFC 7240): answer 202 with a report job at once"),
+]
+
+
+def prefers_async(prefer: str | None) -> bool:
+    """Whether a Prefer header (RFC 7240) holds the respond-async preference."""
+    tokens = (
+        part.split(";")[0].split("=")[0].strip().lower() for part in (prefer or "").split(",")
+    )
+    return "respond-async" in tokens
+
+
+def report_job_out(job: Job, downloads: list[Download]) -> schemas.ReportJob:
+    return schemas.ReportJob(
+        job_id=job.job_id,
+        trial_id=job.trial_id,
+        status=job.status,
+        created_at=job.created_at,
+        updated_at=job.updated_at,
+        deadline_at=job.deadline_at,
+        finished_at=job.finished_at,
+        error=job.error,
+        report=f"/v1/trials/{job.trial_id}/reports/pre-post",
+        **job_files(downloads),  # type: ignore[arg-type]
+    )
 
 
 @router.get(
@@ -54,27 +89,73 @@ def get_summary(
     "/v1/trials/{trial_id}/reports/pre-post",
     response_model=schemas.PrePostReport,
     response_model_exclude_unset=True,
+    responses={
+        202: {
+            "model": schemas.ReportJob,
+            "description": "a report job (asked with `Prefer: respond-async`, or the trial is "
+            "too large to report within the synchronous limits); `Location` follows it",
+            "headers": {
+                "Location": {"description": "the job's URL", "schema": {"type": "string"}},
+                "Preference-Applied": {
+                    "description": "`respond-async` when the Prefer header asked for it",
+                    "schema": {"type": "string"},
+                },
+            },
+        }
+    },
 )
 def publish_prepost_report(
-    trial_id: TrialIdPath, principal: Coordinator, container: ContainerDep
-) -> dict[str, Any]:
-    """Compute the pre/post report now, publish it to S3 and return it."""
+    trial_id: TrialIdPath, principal: Coordinator, container: ContainerDep, prefer: Prefer = None
+) -> Any:
+    """Compute and publish the pre/post report now (200), or as a job (202 with Location)."""
     trial = container.trials.get(trial_id)
+    asked = prefers_async(prefer)
+    if asked or not container.jobs.report_fits(trial):
+        job = container.jobs.request_report(trial, actor=actor(principal))
+        headers = {"Location": f"/v1/trials/{trial_id}/reports/pre-post/jobs/{job.job_id}"}
+        if asked:
+            headers["Preference-Applied"] = "respond-async"
+        return JSONResponse(
+            report_job_out(job, []).model_dump(mode="json"), status_code=202, headers=headers
+        )
     return container.reporting.publish(trial, actor(principal))
+
+
+@router.get(
+    "/v1/trials/{trial_id}/reports/pre-post/jobs/{job_id}",
+    response_model=schemas.ReportJob,
+    responses=problems(404, described={404: "no such trial, or no such report job in it"}),
+)
+def get_report_job(
+    trial_id: TrialIdPath, job_id: JobIdPath, principal: Coordinator, container: ContainerDep
+) -> schemas.ReportJob:
+    """A pre/post report job; when ready, presigned URLs (15 minutes) for its files."""
+    container.trials.get(trial_id)
+    job = container.jobs.get(trial_id, "report", job_id)
+    return report_job_out(job, container.jobs.downloads(job, actor(principal)))
 
 
 @router.get(
     "/v1/trials/{trial_id}/reports/pre-post",
     response_model=schemas.PrePostReport,
     response_model_exclude_unset=True,
-    responses=problems(404, described={404: "no such trial, or no report published yet"}),
+    responses=problems(
+        404,
+        413,
+        described={
+            404: "no such trial, or no report published yet",
+            413: "the report is over the synchronous response limit: `detail` and the `Link` "
+            "header point to `POST .../reports/pre-post` with `Prefer: respond-async`",
+        },
+    ),
 )
 def get_prepost_report(
     trial_id: TrialIdPath, principal: Coordinator, container: ContainerDep
 ) -> dict[str, Any]:
-    """The latest published pre/post report (404 if none yet)."""
+    """The latest published pre/post report (404 if none yet; 413 if it would not fit)."""
     container.trials.get(trial_id)
     report = container.reporting.latest(trial_id)
+    container.jobs.check_report_fits(trial_id, report)
     container.audit.record(
         actor(principal), trial_id=trial_id, action="report.read", targets={"report": "pre-post"}
     )
@@ -88,7 +169,14 @@ def get_prepost_report(
         200: {
             "description": "CSV (UTF-8, RFC 4180), as an attachment",
             "content": {"text/csv": {"schema": {"$ref": "#/components/schemas/CsvExport"}}},
-        }
+        },
+        **problems(
+            413,
+            described={
+                413: "the trial's export is too large to answer synchronously: `detail` and "
+                "the `Link` header point to POST .../exports (the export as a job)"
+            },
+        ),
     },
 )
 def export_csv(
@@ -97,9 +185,11 @@ def export_csv(
     container: ContainerDep,
     layout: Layout = "long",
 ) -> Response:
-    """CSV ready for R or SPSS: long (per submission × subscale) or wide (per participant)."""
+    """CSV ready for R or SPSS, for trials it fits; larger ones: POST .../exports (a job)."""
     trial = container.trials.get(trial_id)
+    container.jobs.check_export_fits(trial, layout)
     text = container.reads.export_csv(trial, layout)
+    container.jobs.check_response_fits(trial_id, text)
     container.audit.record(
         actor(principal), trial_id=trial_id, action="export.read", targets={"layout": layout}
     )
@@ -128,8 +218,15 @@ def get_codebook(
 
 @router.get("/v1/trials/{trial_id}/alerts", response_model=schemas.AlertLog)
 def list_alerts(
-    trial_id: TrialIdPath, principal: Coordinator, container: ContainerDep
+    trial_id: TrialIdPath,
+    principal: Coordinator,
+    container: ContainerDep,
+    limit: Limit = 100,
+    cursor: Cursor = None,
 ) -> dict[str, Any]:
-    """The safety-alert log."""
+    """The safety-alert log, by participant and then arrival, paged with `cursor`."""
     container.trials.get(trial_id)
-    return container.reads.alerts(trial_id)
+    try:
+        return container.reads.alerts(trial_id, limit=limit, cursor=cursor)
+    except BadCursor:
+        raise bad_cursor() from None

@@ -1,4 +1,5 @@
-"""Submitting one completed instrument (submitter or coordinator key).
+"""Submitting one completed instrument (submitter or coordinator key, or participant token:
+a token submits only for its own participant).
 
 A refused submission names every bad field in one answer: when the schema refuses some
 fields, `content_problems` adds what the service finds wrong in the fields it accepted.
@@ -15,10 +16,11 @@ from fastapi.exceptions import RequestValidationError
 from domain.errors import Problem as DomainProblem
 from handlers import schemas
 from handlers.api_errors import UnicodeCheckedRoute, problems, request_validation_locs
-from handlers.http.dependencies import ContainerDep, Submitter, TrialIdPath
+from handlers.http.dependencies import ContainerDep, FrontEnd, TrialIdPath
 from handlers.wiring import Container
+from services.auth import Principal
 from services.errors import NotFound
-from services.submit import SubmissionInput
+from services.submit import SubmissionInput, require_own_participant
 
 router = APIRouter(tags=["submissions"], route_class=UnicodeCheckedRoute)
 
@@ -50,6 +52,8 @@ IdempotencyKey = Annotated[
             422,
             429,
             described={
+                403: "the key's role or trial does not allow this, or a participant token "
+                "names another participant",
                 404: "no such trial",
                 409: "the slot already has a submission (send `supersedes` to correct it), "
                 "or the Idempotency-Key was used with another body",
@@ -60,7 +64,7 @@ IdempotencyKey = Annotated[
 def create_submission(
     trial_id: TrialIdPath,
     body: schemas.SubmissionIn,
-    principal: Submitter,
+    principal: FrontEnd,
     response: Response,
     container: ContainerDep,
     idempotency_key: IdempotencyKey = None,
@@ -98,6 +102,10 @@ def content_problems(
     locs = request_validation_locs(exc)
     if getattr(route, "endpoint", None) is not create_submission or not isinstance(body, dict):
         return []
+    principal: Principal | None = getattr(request.state, "principal", None)
+    participant_id = body.get("participant_id")
+    if principal is not None and isinstance(participant_id, str):
+        require_own_participant(principal, participant_id)  # 403 before any 422
     if any(loc[:1] == ["path"] or loc == ["body"] for loc in locs):
         return []
     refused = {str(loc[1]) for loc in locs if loc[:1] == ["body"] and len(loc) > 1}

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response
 
 from domain.errors import BadCursor
+from domain.schedule import effective_timing
 from domain.trial import ApiKey, Trial
 from handlers import schemas
 from handlers.api_errors import UnicodeCheckedRoute, problems
@@ -44,6 +45,14 @@ def trial_out(trial: Trial) -> schemas.TrialOut:
             comparison=schemas.ComparisonOut(
                 pre=trial.protocol.comparison.pre, post=trial.protocol.comparison.post
             ),
+            timing={
+                timepoint: schemas.TimingOut(
+                    offset_days=timing.offset_days, window_days=timing.window_days
+                )
+                for timepoint, timing in effective_timing(
+                    timepoints=trial.protocol.timepoints, overrides=trial.protocol.timing
+                ).items()
+            },
         ),
         alert_rules=[
             schemas.AlertRuleOut(instrument=r.instrument, item=r.item, at_least=r.at_least)
