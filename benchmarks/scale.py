@@ -115,7 +115,7 @@ def _submission(ctx: Context) -> dict[str, Any]:
     }
 
 
-NOT_PAGED = "not paged on main (paging: branch access)"
+PAGED = "paged: the first page, at the default limit"
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/health", role=""),
     Route("GET", "/v1/instruments", role=""),
@@ -141,7 +141,7 @@ ROUTES: tuple[Route, ...] = (
         "/v1/trials/{trial_id}/participants/{fresh_id}",
         body=lambda _: {"status": "completed"},
     ),
-    Route("GET", "/v1/trials/{trial_id}/participants", note=NOT_PAGED),
+    Route("GET", "/v1/trials/{trial_id}/participants", note=PAGED),
     Route("DELETE", "/v1/trials/{trial_id}/participants/{erasable_id}"),
     Route(
         "POST",
@@ -157,9 +157,35 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/trials/{trial_id}/export.csv", query="layout=long", units="export"),
     Route("GET", "/v1/trials/{trial_id}/export.csv", query="layout=wide", units="export"),
     Route("GET", "/v1/trials/{trial_id}/codebook"),
-    Route("GET", "/v1/trials/{trial_id}/alerts", note=NOT_PAGED),
+    Route("GET", "/v1/trials/{trial_id}/alerts", note=PAGED),
     Route("GET", "/v1/trials/{trial_id}/audit"),
-    # branch jobs: exports and report jobs (follow-up routes, answered from the job record)
+    # participant access, forms and FHIR
+    Route("POST", "/v1/trials/{trial_id}/participants/{fresh_id}/access-codes"),
+    Route("POST", "/v1/access/exchange", role="", body=lambda ctx: {"code": ctx.fresh_code()}),
+    Route("GET", "/v1/me", role="participant"),
+    Route("GET", "/v1/me/questionnaires/{instrument_id}", role="participant"),
+    Route(
+        "POST",
+        "/v1/trials/{trial_id}/fhir/QuestionnaireResponse",
+        role="participant",
+        body=lambda ctx: ctx.questionnaire_response(),
+        headers={"Content-Type": "application/fhir+json"},
+        units="submission",
+        label="FHIR",
+    ),
+    Route("DELETE", "/v1/me/token", role="participant"),
+    Route("DELETE", "/v1/trials/{trial_id}/participants/{fresh_id}/tokens"),
+    Route("GET", "/v1/trials/{trial_id}/questionnaires/{instrument_id}", query="timepoint=week-1"),
+    Route(
+        "PUT",
+        "/v1/trials/{trial_id}/instrument-texts/{instrument_id}",
+        role="admin",
+        body=lambda _: {
+            "copyright": "Reproduced under licence (scale benchmark)",
+            "items": {str(n): {"text": f"Licensed wording of item {n}"} for n in range(1, 15)},
+        },
+    ),
+    # exports and report jobs (follow-up routes, answered from the job record)
     Route("GET", "/v1/trials/{trial_id}/exports"),
     Route("GET", "/v1/trials/{trial_id}/exports/{export_id}"),
     Route("GET", "/v1/trials/{trial_id}/reports/pre-post/jobs/{job_id}"),
@@ -171,18 +197,20 @@ JOBS: tuple[Job, ...] = (
     # branch jobs: the job function, queued by the API
     *(
         Job(
-            f"export job: {fmt} {layout}" + (" deidentified" if deid else ""),
+            f"export job: {fmt}"
+            + (f" {layout['layout']}" if layout else "")
+            + (" deidentified" if deid else ""),
             "ExportJobFunction",
-            request=(*_EXPORT_JOB, {"format": fmt, "layout": layout, "deidentified": deid}, {}),
+            request=(*_EXPORT_JOB, {"format": fmt, "deidentified": deid, **layout}, {}),
             units="export",
         )
         for fmt, layout, deid in (
-            ("csv", "long", False),
-            ("csv", "wide", False),
-            ("spss", "wide", False),
-            ("stata", "wide", False),
-            ("r", "long", False),
-            ("csv", "long", True),
+            ("csv-long", {}, False),
+            ("csv-wide", {}, False),
+            ("spss", {"layout": "wide"}, False),
+            ("stata", {"layout": "wide"}, False),
+            ("r", {"layout": "long"}, False),
+            ("csv-long", {}, True),
         )
     ),
     Job(
@@ -224,6 +252,8 @@ class Context:
     key_ids: list[str] = field(default_factory=list)
     erasable: list[str] = field(default_factory=list)
     job_ids: dict[str, str] = field(default_factory=dict)
+    tokens: list[str] = field(default_factory=list)
+    client: Any = None
 
     def new_participant_id(self) -> str:
         self.counter += 1
@@ -247,6 +277,61 @@ class Context:
         )
         self.erasable.append(pid)
         return pid
+
+    def _enrolled_now(self) -> Any:
+        """A participant enrolled at the stack's own now (so their baseline is due)."""
+        from domain.trial import Participant
+        from services.clock import iso, utc_now
+
+        pid = self.new_participant_id()
+        now = iso(utc_now())
+        participant = Participant(
+            trial_id=self.trial_id,
+            participant_id=pid,
+            status="active",
+            enrolled_at=now,
+            status_changed_at=now,
+        )
+        self.world.adapters.stores.participants.enrol(participant)
+        return participant
+
+    def fresh_code(self) -> str:
+        """An unused enrolment code of a participant enrolled now."""
+        code: str = self.world.container.access.issue_code(self._enrolled_now()).code
+        return code
+
+    def participant_token(self) -> str:
+        """A token of its own for each request (one of the routes ends it)."""
+        token: str = self.world.container.access.exchange(self.fresh_code()).participant_token
+        self.tokens.append(token)
+        return token
+
+    def questionnaire_response(self) -> dict[str, Any]:
+        """HADS answered in full, for the questionnaire issued to the next request's token."""
+        from services.clock import iso, utc_now
+
+        token = self.participant_token()
+        answer = self.client.get(
+            "/v1/me/questionnaires/hads", headers={"Authorization": f"Bearer {token}"}
+        )
+        if answer.status_code != 200:
+            raise RuntimeError(f"the questionnaire answered {answer.status_code}")
+        questionnaire = answer.json()
+        items = [
+            {
+                "linkId": item["linkId"],
+                "answer": [{"valueCoding": item["answerOption"][1]["valueCoding"]}],
+            }
+            for item in questionnaire["item"]
+            if item["type"] == "choice"
+        ]
+        return {
+            "resourceType": "QuestionnaireResponse",
+            "questionnaire": f"{questionnaire['url']}|{questionnaire['version']}",
+            "status": "completed",
+            "authored": iso(utc_now()),
+            "item": items,
+        }
 
     def put_trial_body(self) -> dict[str, Any]:
         """Every field (PUT replaces an existing trial): the scale trial's own."""
@@ -633,10 +718,18 @@ def _measure(sizes: list[int], moto: MotoClock, *, quick: bool) -> ScaleResult:
             seeded=size,
             keys={k: v.api_key for k, v in keys.items()},
             world=world,
+            client=client,
         )
-        for route in ROUTES:
+        # the job follow-up routes are measured once the jobs below have made their records
+        follow_ups = [r for r in ROUTES if "{export_id}" in r.path or "{job_id}" in r.path]
+
+        def measure_routes(routes: Sequence[Route]) -> None:
+            for route in routes:
+                measure_one(route)
+
+        def measure_one(route: Route) -> None:
             if route.name in absent:
-                continue
+                return
             estimate = _estimate(previous.get(route.name), size)
             if estimate is not None and estimate > MAX_LOCAL_SECONDS:
                 result.routes[route.name].append(
@@ -646,12 +739,14 @@ def _measure(sizes: list[int], moto: MotoClock, *, quick: bool) -> ScaleResult:
                     )
                 )
                 previous[route.name] = (size, estimate)
-                continue
+                return
             measured = _measure_route(route, ctx, client, sizer, meter, moto, size)
             result.routes[route.name].append(measured)
             if measured.timing is not None:
                 previous[route.name] = (size, measured.timing.wall)
             _progress(f"scale: {size:,} {route.name}: {_brief(measured)}")
+
+        measure_routes([r for r in ROUTES if r not in follow_ups])
         # the stream function scores what the submissions route accepted
         meter.take()
         records_before = world.pump.stats.records
@@ -678,6 +773,7 @@ def _measure(sizes: list[int], moto: MotoClock, *, quick: bool) -> ScaleResult:
             if measured_job.timing is not None:
                 previous[job.name] = (size, measured_job.timing.wall)
             _progress(f"scale: {size:,} {job.name}: {_brief_job(measured_job)}")
+        measure_routes(follow_ups)
     meter.close()
     return result
 
@@ -712,7 +808,12 @@ def _estimate(previous: tuple[int, float] | None, size: int) -> float | None:
 
 def _headers(route_role: str, ctx: Context, extra: Mapping[str, str]) -> dict[str, str]:
     headers = dict(extra)
-    if route_role:
+    if route_role == "participant":
+        # the body's builder may have made the token for this request already
+        token = ctx.tokens.pop() if ctx.tokens else ctx.participant_token()
+        ctx.tokens.clear()
+        headers["Authorization"] = f"Bearer {token}"
+    elif route_role:
         headers["Authorization"] = f"Bearer {ctx.keys[route_role]}"
     return headers
 
@@ -765,6 +866,7 @@ def _measure_route(
         path, body = prepare()
         if path is None:
             return RouteAtSize(participants=size, skipped="nothing to address the second time")
+        headers = _headers(route.role, ctx, route.headers)
         sizer.done.clear()
         with timed(moto) as out:
             _call(client, route.method, path, route.query, headers, body)

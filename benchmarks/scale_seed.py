@@ -247,11 +247,11 @@ class TrialSeeder:
         tables = {"main": self.main, "submissions": self.submissions}
         ranges = [(n, min(size, n + chunk)) for n in range(self.seeded, size, chunk)]
         context = multiprocessing.get_context("fork")
+        # the workers are forked after this: they inherit the trial rather than unpickling it
+        # (its instrument texts are read-only mappings, which do not pickle)
+        _FORKED["trial"] = self.trial
         with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-            jobs = [
-                pool.submit(_build_chunk, self.trial, self.key_id, lo, hi, specs)
-                for lo, hi in ranges
-            ]
+            jobs = [pool.submit(_build_chunk, self.key_id, lo, hi, specs) for lo, hi in ranges]
             for job in jobs:
                 built = job.result()
                 for table, hash_value, range_value, blob, size_, entries in built.items:
@@ -291,10 +291,14 @@ class _Built:
     participants: int
 
 
+_FORKED: dict[str, Any] = {}
+
+
 def _build_chunk(
-    trial: Any, key_id: str, lo: int, hi: int, specs: Mapping[str, list[tuple[str, str, str]]]
+    key_id: str, lo: int, hi: int, specs: Mapping[str, list[tuple[str, str, str]]]
 ) -> _Built:
     """Participants lo..hi-1 as compressed items (run in a worker process)."""
+    trial = _FORKED["trial"]
     import json
     import zlib
 
