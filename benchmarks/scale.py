@@ -723,11 +723,11 @@ def _measure(sizes: list[int], moto: MotoClock, *, quick: bool) -> ScaleResult:
         # the job follow-up routes are measured once the jobs below have made their records
         follow_ups = [r for r in ROUTES if "{export_id}" in r.path or "{job_id}" in r.path]
 
-        def measure_routes(routes: Sequence[Route]) -> None:
+        def measure_routes(routes: Sequence[Route], size: int, ctx: Context) -> None:
             for route in routes:
-                measure_one(route)
+                measure_one(route, size, ctx)
 
-        def measure_one(route: Route) -> None:
+        def measure_one(route: Route, size: int, ctx: Context) -> None:
             if route.name in absent:
                 return
             estimate = _estimate(previous.get(route.name), size)
@@ -746,7 +746,7 @@ def _measure(sizes: list[int], moto: MotoClock, *, quick: bool) -> ScaleResult:
                 previous[route.name] = (size, measured.timing.wall)
             _progress(f"scale: {size:,} {route.name}: {_brief(measured)}")
 
-        measure_routes([r for r in ROUTES if r not in follow_ups])
+        measure_routes([r for r in ROUTES if r not in follow_ups], size, ctx)
         # the stream function scores what the submissions route accepted
         meter.take()
         records_before = world.pump.stats.records
@@ -773,7 +773,7 @@ def _measure(sizes: list[int], moto: MotoClock, *, quick: bool) -> ScaleResult:
             if measured_job.timing is not None:
                 previous[job.name] = (size, measured_job.timing.wall)
             _progress(f"scale: {size:,} {job.name}: {_brief_job(measured_job)}")
-        measure_routes(follow_ups)
+        measure_routes(follow_ups, size, ctx)
     meter.close()
     return result
 
