@@ -233,7 +233,7 @@ def build(
             trial_cache_seconds=settings.trial_cache_seconds,
             caps=AlertCaps(per_trial_hour=settings.alert_emails_per_trial_hour),
         ),
-        erasure=ErasureService(stores, audit=audit, reports=reporting, exports=jobs),
+        erasure=ErasureService(stores, audit=audit, exports=jobs),
         weekly=WeeklySummaryService(
             trials=stores.trials,
             participants=stores.participants,
