@@ -100,6 +100,9 @@ class Job:
     handler: str = ""
     request: tuple[str, str, dict[str, Any] | None, Mapping[str, str]] | None = None
     units: str = ""
+    #: run at every size up to `MAX_JOB_SECONDS` here, not skipped by `MAX_LOCAL_SECONDS`:
+    #: the largest job of each kind, so the largest size is measured and not only estimated
+    always: bool = False
 
 
 def _submission(ctx: Context) -> dict[str, Any]:
@@ -192,8 +195,18 @@ ROUTES: tuple[Route, ...] = (
 )
 _EXPORT_JOB = "POST", "/v1/trials/{trial_id}/exports"
 JOBS: tuple[Job, ...] = (
-    Job("nightly pre/post report", "PrePostReportFunction", handler="handlers.prepost_report"),
-    Job("weekly summary e-mail", "WeeklySummaryFunction", handler="handlers.weekly_summary"),
+    Job(
+        "nightly pre/post report",
+        "PrePostReportFunction",
+        handler="handlers.prepost_report",
+        always=True,
+    ),
+    Job(
+        "weekly summary e-mail",
+        "WeeklySummaryFunction",
+        handler="handlers.weekly_summary",
+        always=True,
+    ),
     # branch jobs: the job function, queued by the API
     *(
         Job(
@@ -203,6 +216,7 @@ JOBS: tuple[Job, ...] = (
             "ExportJobFunction",
             request=(*_EXPORT_JOB, {"format": fmt, "deidentified": deid, **layout}, {}),
             units="export",
+            always=fmt == "csv-long" and not deid,
         )
         for fmt, layout, deid in (
             ("csv-long", {}, False),
@@ -228,6 +242,8 @@ JOBS: tuple[Job, ...] = (
 
 #: a route that took longer than this here is not run at the next size (its estimate is shown)
 MAX_LOCAL_SECONDS = 120.0
+#: the most an `always` job may be expected to take here before it is not run
+MAX_JOB_SECONDS = 1500.0
 TRIAL_ID = "scale-trial"
 LOCAL_TIMEOUT_S = 3600.0
 LAMBDA_FULL_CPU_MB = 1769  # Lambda: 1 vCPU at 1,769 MB, in proportion below [3]
@@ -762,7 +778,8 @@ def _measure(sizes: list[int], moto: MotoClock, *, quick: bool) -> ScaleResult:
             if job.name in absent:
                 continue
             estimate = _estimate(previous.get(job.name), size)
-            if estimate is not None and estimate > MAX_LOCAL_SECONDS * 3:
+            budget = MAX_JOB_SECONDS if job.always else MAX_LOCAL_SECONDS * 3
+            if estimate is not None and estimate > budget:
                 result.jobs[job.name].append(
                     JobAtSize(participants=size, skipped=f"not run: ~{estimate:,.0f} s here")
                 )
@@ -1060,6 +1077,7 @@ def render(r: ScaleResult) -> str:
         jshare = cpu_share(memory)
         cells = []
         last_ok: JobAtSize | None = None
+        peaks = [(x.participants, x.peak_mb) for x in measured if x.peak_mb is not None]
         for n in r.sizes:
             m = next((x for x in measured if x.participants == n), None)
             if m is None:
@@ -1070,8 +1088,14 @@ def render(r: ScaleResult) -> str:
                 cells.append(m.skipped)
             else:
                 assert m.timing is not None
+                if m.peak_mb is None and peaks and peaks[-1][0] < n:
+                    # too long to run twice: the peak grown in proportion from the last one
+                    at, mb = peaks[-1]
+                    m = dataclasses.replace(m, peak_mb=mb * n / at)
+                    peak = f", peak ~{m.peak_mb:,.0f} MB (grown from {at:,})"
+                else:
+                    peak = f", peak {m.peak_mb:,.0f} MB" if m.peak_mb is not None else ""
                 last_ok = m
-                peak = f", peak {m.peak_mb:,.0f} MB" if m.peak_mb is not None else ""
                 cells.append(
                     f"{m.timing.on_lambda(jshare):.1f} s ({m.timing.wall:.1f} s here){peak}"
                 )
@@ -1139,7 +1163,8 @@ same run. Headroom: the limit over the figure (below 1 is over the limit).
 
 Jobs: the estimated time on their function (its MemorySize's CPU share), wall time here, and
 the peak of Python's own allocations (tracemalloc) in a second run, against the function's
-memory and timeout (Lambda's limit is 15 minutes).
+memory and timeout (Lambda's limit is 15 minutes). A job too long to run twice here has its
+peak grown in proportion from the last size it was measured at (marked ~).
 
 {job_table}
 
