@@ -174,7 +174,6 @@ ROUTES: tuple[Route, ...] = (
         body=lambda ctx: ctx.questionnaire_response(),
         headers={"Content-Type": "application/fhir+json"},
         units="submission",
-        label="FHIR",
     ),
     Route("DELETE", "/v1/me/token", role="participant"),
     Route("DELETE", "/v1/trials/{trial_id}/participants/{fresh_id}/tokens"),
