@@ -735,8 +735,15 @@ def _measure(sizes: list[int], moto: MotoClock, *, quick: bool) -> ScaleResult:
             world=world,
             client=client,
         )
-        # the job follow-up routes are measured once the jobs below have made their records
-        follow_ups = [r for r in ROUTES if "{export_id}" in r.path or "{job_id}" in r.path]
+        # the job follow-up routes, and the published report, are measured once the jobs
+        # below have made their records (and published the report of this size)
+        follow_ups = [
+            r
+            for r in ROUTES
+            if "{export_id}" in r.path
+            or "{job_id}" in r.path
+            or r.key == "GET /v1/trials/{}/reports/pre-post"
+        ]
 
         def measure_routes(routes: Sequence[Route], size: int, ctx: Context) -> None:
             for route in routes:
