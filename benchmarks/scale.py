@@ -784,7 +784,7 @@ def _measure(sizes: list[int], moto: MotoClock, *, quick: bool) -> ScaleResult:
             if job.name in absent:
                 continue
             estimate = _estimate(previous.get(job.name), size)
-            budget = MAX_JOB_SECONDS if job.always else MAX_LOCAL_SECONDS * 3
+            budget = MAX_JOB_SECONDS if job.always else MAX_LOCAL_SECONDS
             if estimate is not None and estimate > budget:
                 result.jobs[job.name].append(
                     JobAtSize(participants=size, skipped=f"not run: ~{estimate:,.0f} s here")
