@@ -12,6 +12,7 @@ with p95 and IQR, next to a description of the machine. Sizes come from the envi
     CMT_BENCH_REPORT_REPEATS     publishes per size for figure 5 (below 10,000 participants)
     CMT_BENCH_REPORT_LARGE_REPEATS  publishes per size from 10,000 participants
     CMT_BENCH_PACKAGE            1/0: build the deployment package for figure 6
+    CMT_BENCH_SCALE_SIZES        participants, comma-separated, for figure 7 (routes and jobs)
 
 See benchmarks/README.md for what each figure means.
 """
@@ -45,12 +46,15 @@ from moto_stack import (  # noqa: E402
 )
 from package_size import PackageResult, measure_package  # noqa: E402
 from report_scaling import ReportResult, measure_report  # noqa: E402
+from scale import ScaleResult, measure_scale  # noqa: E402
 from stream_throughput import StreamResult, measure_stream  # noqa: E402
 from submit_latency import TARGET_CALLS_WITHOUT_KEY, SubmitResult, measure_submissions  # noqa: E402
 from timing import fmt_ms  # noqa: E402
 
 DEFAULT_OUTPUT = REPO / "docs" / "BENCHMARKS.md"
-FIGURES = ("cold", "submit", "stream", "report", "package")
+FIGURES = ("cold", "submit", "stream", "report", "package", "scale")
+FULL_SCALE_SIZES = (1_000, 10_000, 50_000)
+QUICK_SCALE_SIZES = (200,)
 FULL_REPORT_SIZES = (100, 1_000, 10_000)
 QUICK_REPORT_SIZES = (50, 200)
 LARGE_REPORT = 10_000
@@ -64,6 +68,7 @@ SECTION_TITLES = {
     "stream": "## 4. Stream scoring throughput",
     "report": "## 5. Pre/post report: wall time and DynamoDB calls by trial size",
     "package": "## 6. Deployment package size",
+    "scale": "## 7. Scale: every route and job at 1,000, 10,000 and 50,000 participants",
 }
 
 
@@ -79,6 +84,7 @@ class Config:
     report_repeats: int
     report_large_repeats: int
     package: bool
+    scale_sizes: tuple[int, ...] = FULL_SCALE_SIZES
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, quick: bool = False) -> Config:
@@ -98,7 +104,14 @@ class Config:
         if len(sizes) < 2 or min(sizes) < 1:
             raise ValueError("CMT_BENCH_REPORT_SIZES needs at least two positive sizes")
         package = env.get("CMT_BENCH_PACKAGE")
+        scale_text = env.get("CMT_BENCH_SCALE_SIZES")
+        scale_sizes = (
+            tuple(sorted({int(s) for s in scale_text.split(",") if s.strip()}))
+            if scale_text
+            else (QUICK_SCALE_SIZES if quick else FULL_SCALE_SIZES)
+        )
         return cls(
+            scale_sizes=scale_sizes,
             quick=quick,
             cold_runs=number("CMT_BENCH_COLD_RUNS", 15, 3),
             cold_no_bytecode_runs=number("CMT_BENCH_COLD_NOPYC_RUNS", 5, 1, least=0),
@@ -118,7 +131,8 @@ class Config:
             f"per variant, {self.stream_batches} stream batches of 100, report sizes "
             f"{', '.join(f'{n:,}' for n in self.report_sizes)} × {self.report_repeats} "
             f"publishes ({self.report_large_repeats} from {LARGE_REPORT:,}), package build "
-            f"{'on' if self.package else 'off'}"
+            f"{'on' if self.package else 'off'}, scale sizes "
+            f"{', '.join(f'{n:,}' for n in self.scale_sizes)}"
         )
 
 
@@ -203,6 +217,12 @@ def run(config: Config, only: Sequence[str]) -> dict[str, Outcome]:
                         large_repeats=config.report_large_repeats,
                     ),
                 )
+    if "scale" in only:
+        # moto in process (mock_aws), after the moto server of the figures above is gone
+        outcomes["scale"] = _attempt(
+            "scale (routes and jobs)",
+            lambda: measure_scale(config.scale_sizes, quick=config.quick),
+        )
     if "package" in only:
         if config.package:
             outcomes["package"] = _attempt("deployment package", measure_package)
@@ -392,6 +412,23 @@ def summary_rows(outcomes: Mapping[str, Outcome]) -> list[list[str]]:
         )
     else:
         unavailable("6. package", package)
+
+    scale = outcomes["scale"]
+    if isinstance(scale.result, ScaleResult):
+        sc = scale.result
+        over = sc.over_limit()
+        rows.append(
+            [
+                f"7. routes over a synchronous limit at {sc.sizes[-1]:,} participants",
+                ", ".join(over) or "none",
+                "6 MB, 30 s (API function at its CPU share)",
+                "",
+                "none",
+                _yes(flag=not over),
+            ]
+        )
+    else:
+        unavailable("7. scale", scale)
     return rows
 
 
@@ -406,11 +443,32 @@ def _section_body(outcome: Outcome, render: Callable[[Any], str]) -> str:
     return render(outcome.result)
 
 
+def previous_sections(document: str) -> dict[str, str]:
+    """The body of each `## ` section of an earlier document, by its title."""
+    sections: dict[str, str] = {}
+    title: str | None = None
+    lines: list[str] = []
+    for line in document.splitlines():
+        if line.startswith("## "):
+            if title is not None:
+                sections[title] = "\n".join(lines).strip() + "\n"
+            title, lines = line, []
+        elif title is not None:
+            lines.append(line)
+    if title is not None:
+        sections[title] = "\n".join(lines).strip() + "\n"
+    return sections
+
+
+KEPT = "Not measured in this run (--only); kept from the previous document:"
+
+
 def render_markdown(
     config: Config,
     machine: Mapping[str, str],
     outcomes: Mapping[str, Outcome],
     total_seconds: float,
+    previous: Mapping[str, str] | None = None,
 ) -> str:
     started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     machine_rows = "\n".join(f"| {k} | {v} |" for k, v in machine.items())
@@ -436,8 +494,28 @@ def render_markdown(
             SECTION_TITLES["package"],
             _section_body(outcomes["package"], lambda r: r.section()),
         ),
+        (
+            SECTION_TITLES["scale"],
+            _section_body(outcomes["scale"], lambda r: r.section()),
+        ),
     ]
-    body = "\n".join(f"{title}\n\n{text}" for title, text in sections)
+    previous = previous or {}
+    kept = []
+    for title, text in sections:
+        figure = next(k for k, v in SECTION_TITLES.items() if v == title)
+        outcome = outcomes["submit" if figure == "calls" else figure]
+        old = previous.get(title, "")
+        if (
+            outcome.skipped == "not selected (--only)"
+            and old
+            and "Not measured in this run" not in old.splitlines()[0]
+        ):
+            kept.append((title, f"{KEPT}\n\n{old.removeprefix(KEPT).strip()}\n"))
+        elif outcome.skipped == "not selected (--only)" and old.startswith(KEPT):
+            kept.append((title, old))
+        else:
+            kept.append((title, text))
+    body = "\n".join(f"{title}\n\n{text}" for title, text in kept)
     return f"""\
 # Benchmarks
 
@@ -487,7 +565,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     outcomes = run(config, only)
     total = time.perf_counter() - started
-    document = render_markdown(config, machine, outcomes, total)
+    previous = (
+        previous_sections(args.output.read_text(encoding="utf-8")) if args.output.exists() else {}
+    )
+    document = render_markdown(config, machine, outcomes, total, previous)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(document, encoding="utf-8")
     print(markdown_table(SUMMARY_HEADERS, summary_rows(outcomes)))

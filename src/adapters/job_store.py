@@ -56,6 +56,7 @@ def job_from_item(item: Mapping[str, Any]) -> Job:
             for f in item.get("files", [])
         ),
         expires_at=int(item.get("expires_at", 0)),
+        forget_participant=item.get("forget_participant"),
     )
 
 
@@ -84,6 +85,8 @@ class JobTable:
             item["format"] = job.format
         if job.layout:
             item["layout"] = job.layout
+        if job.forget_participant:
+            item["forget_participant"] = job.forget_participant
         self.table.put(item, condition="attribute_not_exists(pk)")
 
     def get_job(self, trial_id: str, kind: JobKind, job_id: str) -> Job | None:

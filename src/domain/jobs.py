@@ -71,6 +71,9 @@ class Job:
     finished_at: str | None = None
     error: str | None = None
     files: tuple[JobFile, ...] = ()
+    # a report job that finishes an erasure: the erased participant's code, whose stored
+    # report versions and export files it deletes after republishing without them
+    forget_participant: str | None = None
     # when the record and its files go (epoch seconds: the table's TTL, the bucket's rule)
     expires_at: int = 0
 

@@ -458,13 +458,20 @@ class Erased(BaseModel):
     submissions_deleted: int
     scores_deleted: int
     alerts_deleted: int
-    report_versions_deleted: int = Field(
+    report_versions_deleted: int | None = Field(
         description="stored report versions that named the participant (the latest report "
-        "is republished without them)"
+        "is republished without them); null when that is left to `report_job_id`"
     )
-    export_files_deleted: int = Field(
+    export_files_deleted: int | None = Field(
         description="stored versions of export files that named the participant (those "
-        "exports are failed: `participant_erased`)"
+        "exports are failed: `participant_erased`); null when that is left to `report_job_id`"
+    )
+    report_job_id: str | None = Field(
+        default=None,
+        description="a trial too large to report synchronously: the report job "
+        "(`GET .../reports/pre-post/jobs/{job_id}`) that republishes the report without the "
+        "participant and then deletes the stored report versions and export files naming "
+        "them (audited as `participant.erase.reports`); null when that was done here",
     )
 
 

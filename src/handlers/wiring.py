@@ -329,9 +329,7 @@ class Container(_Lazily):
     def erasure(self) -> ErasureService:
         from services.erasure import ErasureService
 
-        return ErasureService(
-            self._adapters.stores, audit=self.audit, reports=self.reporting, exports=self.jobs
-        )
+        return ErasureService(self._adapters.stores, audit=self.audit, exports=self.jobs)
 
     @built
     def weekly(self) -> WeeklySummaryService:

@@ -283,6 +283,29 @@ class JobService:
         )
         return job
 
+    def request_erasure_follow_up(self, trial: Trial, participant_id: str, *, actor: Actor) -> Job:
+        """After erasing a participant of a trial too large to report synchronously: a report
+        job republishes the report without them, then deletes every stored report version and
+        export file that names them (`finish_erasure`)."""
+        job = self._new_job(trial, kind="report", actor=actor, forget_participant=participant_id)
+        self.audit.record(
+            actor,
+            trial_id=trial.trial_id,
+            action="report.request",
+            targets={"report": "pre-post", "job_id": job.job_id, "after": "participant.erase"},
+        )
+        return job
+
+    def finish_erasure(self, trial: Trial, participant_id: str, actor: Actor) -> dict[str, int]:
+        """Republish the report without an erased participant (if one was published) and
+        delete the stored report versions and export files that name them."""
+        return {
+            # the published report is recomputed without them; old versions naming them go
+            "report_versions_deleted": self.reporting.forget(trial, participant_id, actor),
+            # export files that name them go too, and those exports are failed
+            "export_files_deleted": self.forget(trial.trial_id, participant_id),
+        }
+
     def _new_job(self, trial: Trial, *, kind: JobKind, actor: Actor, **fields: Any) -> Job:
         now = self.clock()
         job = Job(
@@ -424,9 +447,22 @@ class JobService:
 
     def _report(self, job: Job) -> list[JobFile]:
         trial = self._trial(job)
-        report = self.reporting.publish(
-            trial, Actor(key_id=job.requested_by, role=job.requested_role)
-        )
+        actor = Actor(key_id=job.requested_by, role=job.requested_role)
+        if job.forget_participant:
+            deleted = self.finish_erasure(trial, job.forget_participant, actor)
+            self.audit.record(
+                actor,
+                trial_id=trial.trial_id,
+                action="participant.erase.reports",
+                targets={
+                    "participant_id": job.forget_participant,
+                    "job_id": job.job_id,
+                    **{k: str(v) for k, v in deleted.items()},
+                },
+            )
+            # the republished report (if any) is the latest; nothing of its own to download
+            return []
+        report = self.reporting.publish(trial, actor)
         artifacts = report["artifacts"]
         uris = [
             ("application/json", artifacts["dated_json"]),

@@ -660,6 +660,54 @@ def test_erasure_deletes_every_export_file_that_names_the_participant_and_fails_
     ]
 
 
+def test_erasing_from_a_trial_too_large_to_report_synchronously_leaves_the_reports_to_a_job(
+    world: World,
+) -> None:
+    keys = seeded(world)
+    report_url = f"/v1/trials/{keys.trial_id}/reports/pre-post"
+    assert world.client.post(report_url, headers=keys.coordinator).status_code == 200
+    world.clock.advance(timedelta(days=1))  # a second dated copy
+    assert world.client.post(report_url, headers=keys.coordinator).status_code == 200
+    export = finished(world, keys, ask(world, keys, {"format": "csv-long"}))
+    reports, exports = f"reports/{keys.trial_id}/", f"exports/{keys.trial_id}/"
+    assert any(re.search(rb"\bP01\b", body) for body in stored(world, reports).bodies)
+    scores = len(world.stores.scores.list_scores(keys.trial_id))
+    large = limited(world, SyncLimits(report_max_scores=scores - 1))
+
+    r = large.delete(f"/v1/trials/{keys.trial_id}/participants/P01", headers=keys.coordinator)
+    assert r.status_code == 200, r.text
+    erased = r.json()
+    # their data went within the request; the reports and export files wait for the job
+    assert erased["submissions_deleted"] == 3
+    assert (erased["report_versions_deleted"], erased["export_files_deleted"]) == (None, None)
+    assert world.stores.scores.list_scores(keys.trial_id, "P01") == []
+    location = f"{report_url}/jobs/{erased['report_job_id']}"
+    assert follow(world, keys, location)["status"] == "running"
+    assert any(re.search(rb"\bP01\b", body) for body in stored(world, reports).bodies)
+
+    world.jobs.drain()
+    assert follow(world, keys, location)["status"] == "ready"
+    assert stored(world, reports).bodies, "the republished report is kept"
+    for prefix in (reports, exports):
+        bodies = stored(world, prefix).bodies
+        assert not any(re.search(rb"\bP01\b", body) for body in bodies), prefix
+    latest = world.client.get(report_url, headers=keys.coordinator)
+    assert latest.status_code == 200
+    assert "P01" not in latest.text
+    assert "P02" in latest.text
+    after = follow(world, keys, export_location(keys, export))
+    assert (after["status"], after["error"]) == ("failed", "participant_erased")
+    events = world.client.get(f"/v1/trials/{keys.trial_id}/audit", headers=keys.coordinator).json()[
+        "events"
+    ]
+    (done,) = [e for e in events if e["action"] == "participant.erase.reports"]
+    assert done["targets"]["participant_id"] == "P01"
+    assert done["targets"]["job_id"] == erased["report_job_id"]
+    # dated copies (two), latest twice, the CSV and figures named P01; the export's CSV did
+    assert int(done["targets"]["report_versions_deleted"]) >= 4
+    assert done["targets"]["export_files_deleted"] == "1"
+
+
 def test_only_a_coordinator_of_the_trial_may_ask_for_or_read_its_jobs(
     world: World, trial: TrialKeys
 ) -> None:

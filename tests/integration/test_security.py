@@ -451,6 +451,7 @@ def test_an_erased_participant_leaves_no_data_in_either_table_and_the_aggregates
         "alerts_deleted": 1,
         "report_versions_deleted": 0,  # no report was published
         "export_files_deleted": 0,  # no export was made
+        "report_job_id": None,  # done within the request
     }
     stack.pump.drain()  # the deletions' REMOVE records re-create nothing
 

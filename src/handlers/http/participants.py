@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 
 from fastapi import APIRouter
@@ -150,4 +151,6 @@ def erase_participant(
     trial = container.trials.get(trial_id)
     result = container.erasure.erase(trial, participant_id, actor(principal))
     container.access.forget(trial_id, participant_id)  # their tokens went with them
-    return schemas.Erased(trial_id=trial_id, participant_id=participant_id, **result)
+    return schemas.Erased(
+        trial_id=trial_id, participant_id=participant_id, **dataclasses.asdict(result)
+    )
