@@ -307,8 +307,14 @@ def _bounds(
         return bisect.bisect_right(keys, value, key=pick)
 
     if comparison == "BEGINS_WITH":
-        lo = hi = left(values[0])
-        while hi < len(keys) and pick(keys[hi]).startswith(values[0]):
+        prefix = values[0]
+        lo = left(prefix)
+        if prefix and ord(prefix[-1]) < 0x10FFFF:
+            # the keys with the prefix end before its successor (code-point order is
+            # UTF-8 byte order, DynamoDB's): a bisection, not a walk over the range
+            return lo, left(prefix[:-1] + chr(ord(prefix[-1]) + 1))
+        hi = lo
+        while hi < len(keys) and pick(keys[hi]).startswith(prefix):
             hi += 1
         return lo, hi
     if comparison == "BETWEEN":

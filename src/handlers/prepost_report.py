@@ -12,6 +12,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from adapters.bulk_read import gc_paused
 from handlers.settings import get_settings
 from handlers.wiring import Container, build
 
@@ -25,7 +26,10 @@ def make_handler(container: Container) -> Handler:
         trials = [container.trials.get(trial_id)] if trial_id else container.trials.list_all()
         published = []
         for trial in trials:
-            report = container.reporting.publish(trial)
+            # a report holds a whole trial's scores alive while it computes: the cyclic
+            # collector would scan them again and again for no garbage (adapters.bulk_read)
+            with gc_paused():
+                report = container.reporting.publish(trial)
             published.append({"trial_id": trial.trial_id, "json": report["artifacts"]["json"]})
             logger.info("pre/post report published", extra={"trial_id": trial.trial_id})
         return {"published": published}

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from adapters.bulk_read import gc_paused
 from handlers.settings import get_settings
 from handlers.wiring import Container, build
 
@@ -19,10 +20,13 @@ Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 def make_handler(container: Container) -> Handler:
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         trial_id = (event or {}).get("trial_id")
-        if trial_id:
-            outcomes = [container.weekly.run(container.trials.get(trial_id))]
-        else:
-            outcomes = container.weekly.run_all()
+        # each trial's participants and alerts stay alive while its summary is built: the
+        # cyclic collector would scan them again and again for no garbage
+        with gc_paused():
+            if trial_id:
+                outcomes = [container.weekly.run(container.trials.get(trial_id))]
+            else:
+                outcomes = container.weekly.run_all()
         return {
             "summaries": [
                 {"trial_id": o.trial_id, "sent_to": len(o.sent_to), "skipped": o.skipped_reason}
