@@ -105,6 +105,10 @@ class JobSettings:
             raise ValueError(f"download URLs live 1 to {MAX_URL_SECONDS} seconds")
 
 
+#: more than any one entry of the summary takes as JSON (codes are at most 64 characters)
+_SUMMARY_ENTRY_BYTES = 256
+
+
 class TooLargeForSync(ServiceError):
     """The answer would not fit a synchronous response: ask for a job instead (413)."""
 
@@ -209,6 +213,25 @@ class JobService:
             raise self._too_large(
                 trial_id,
                 f"the export of {trial_id} is over {self.limits.max_response_bytes:,} bytes",
+            )
+
+    def check_summary_fits(self, trial_id: str, summary: Mapping[str, Any]) -> None:
+        """Raise TooLargeForSync when the live summary would be over the response budget as
+        JSON (its per-participant adherence grows with the trial: about 53,000 participants
+        at 6 MB). Below `_SUMMARY_ENTRY_BYTES` per entry it fits for sure and is not
+        serialised twice."""
+        entries = len(summary.get("diary_adherence", ())) + len(summary.get("aggregates", ()))
+        if (entries + 1) * _SUMMARY_ENTRY_BYTES <= self.limits.max_response_bytes:
+            return
+        size = len(json.dumps(summary, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+        if size > self.limits.max_response_bytes:
+            route = f"/v1/trials/{trial_id}/participants"
+            raise TooLargeForSync(
+                f"the summary of {trial_id} is over {self.limits.max_response_bytes:,} bytes, "
+                "too large to answer synchronously: its aggregates are in the pre/post report "
+                f"(POST /v1/trials/{trial_id}/reports/pre-post with Prefer: respond-async) and "
+                f"each participant's schedule and its states page by page at GET {route}",
+                job_route=route,
             )
 
     def check_report_fits(self, trial_id: str, report: Mapping[str, Any]) -> None:

@@ -541,6 +541,25 @@ def test_the_report_answers_202_with_a_job_past_its_threshold_or_when_asked_to(
     )
 
 
+def test_the_summary_answers_413_pointing_to_the_paged_participants_when_it_would_not_fit(
+    world: World, trial: TrialKeys
+) -> None:
+    url = f"/v1/trials/{trial.trial_id}/summary"
+    served = world.client.get(url, headers=trial.coordinator)
+    assert served.status_code == 200, served.text
+    fits = limited(world, SyncLimits(max_response_bytes=len(served.content)))
+    again = fits.get(url, headers=trial.coordinator)
+    assert again.status_code == 200, again.text
+    assert again.json()["aggregates"] == served.json()["aggregates"]
+
+    over = limited(world, SyncLimits(max_response_bytes=len(served.content) - 1))
+    r = over.get(url, headers=trial.coordinator)
+    problem = assert_problem(r, 413)
+    participants = f"/v1/trials/{trial.trial_id}/participants"
+    assert participants in problem["detail"]
+    assert participants in r.headers["link"]
+
+
 def test_the_published_report_answers_413_pointing_to_its_job_when_it_would_not_fit(
     world: World,
 ) -> None:

@@ -75,13 +75,25 @@ def get_participant_scores(
     return container.reads.participant_scores(trial, participant_id)
 
 
-@router.get("/v1/trials/{trial_id}/summary", response_model=schemas.Summary)
+@router.get(
+    "/v1/trials/{trial_id}/summary",
+    response_model=schemas.Summary,
+    responses=problems(
+        413,
+        described={
+            413: "a trial so large that its per-participant adherence would be over 6 MB: "
+            "`detail` and the `Link` header point to the paged participant list"
+        },
+    ),
+)
 def get_summary(
     trial_id: TrialIdPath, principal: Coordinator, container: ContainerDep
 ) -> dict[str, Any]:
     """Live aggregates: enrolment; n/mean/sd by instrument, timepoint, subscale; adherence."""
     trial = container.trials.get(trial_id)
-    return container.reads.summary(trial)
+    summary = container.reads.summary(trial)
+    container.jobs.check_summary_fits(trial_id, summary)
+    return summary
 
 
 # `basis_note` is present only on a sample basis: unset fields stay out of the answer
