@@ -187,7 +187,13 @@ ROUTES: tuple[Route, ...] = (
             "items": {str(n): {"text": f"Licensed wording of item {n}"} for n in range(1, 15)},
         },
     ),
-    # exports and report jobs (follow-up routes, answered from the job record)
+    # exports and report jobs (asking for one; follow-up routes, answered from the job record)
+    Route(
+        "POST",
+        "/v1/trials/{trial_id}/exports",
+        body=lambda _: {"format": "csv-wide"},
+        note="queues a job (measured below as its job)",
+    ),
     Route("GET", "/v1/trials/{trial_id}/exports"),
     Route("GET", "/v1/trials/{trial_id}/exports/{export_id}"),
     Route("GET", "/v1/trials/{trial_id}/reports/pre-post/jobs/{job_id}"),
@@ -769,6 +775,9 @@ def _measure(sizes: list[int], moto: MotoClock, *, quick: bool) -> ScaleResult:
             _progress(f"scale: {size:,} {route.name}: {_brief(measured)}")
 
         measure_routes([r for r in ROUTES if r not in follow_ups], size, ctx)
+        # the jobs those routes queued (an export asked for; a report too large to answer
+        # synchronously) are not run: each job below is timed alone
+        world.clients["sqs"].purge_queue(QueueUrl=_job_queue_url(world))
         # the stream function scores what the submissions route accepted
         meter.take()
         records_before = world.pump.stats.records
@@ -802,6 +811,10 @@ def _measure(sizes: list[int], moto: MotoClock, *, quick: bool) -> ScaleResult:
 
 
 _SUBMIT = "POST /v1/trials/{trial_id}/submissions"
+
+
+def _job_queue_url(world: Any) -> str:
+    return str(world.clients["sqs"].get_queue_url(QueueName=world.names.jobs_queue)["QueueUrl"])
 
 
 def _progress(message: str) -> None:
