@@ -142,9 +142,18 @@ def _rescore(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    import os
+    import sys
+
     from local.demo import run_demo
 
-    return run_demo(state_dir=STATE_DIR, port=args.port, serve=not args.no_serve)
+    code = run_demo(state_dir=STATE_DIR, port=args.port, serve=not args.no_serve)
+    # The stack is stopped and its state file gone. The API server's pool threads (anyio's
+    # workers are not daemons) may still wait for its event loop, which ended with the
+    # server: exit now rather than wait on them at interpreter shutdown.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def main(argv: list[str] | None = None) -> int:
