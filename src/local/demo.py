@@ -301,6 +301,12 @@ def _serving(base: str, admin_key: str, coordinator_key: str, state: pathlib.Pat
 
 
 def _wait_for_ctrl_c() -> None:
+    import signal
+
+    # Ctrl-C stops the demo even when it was started with SIGINT ignored or blocked (both are
+    # inherited through exec: a shell's background job, or a parent that masked it)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
