@@ -385,7 +385,8 @@ def _fast_query(
         and len(range_key_conditions or []) <= 1
         and len(hash_key_conditions or []) <= 1
     )
-    if not usable:
+    if not usable or projection_expressions:
+        # anything else (a projection is never asked by this system): moto's own query
         return _ORIGINAL["query"](
             self,
             table_name,
@@ -408,27 +409,6 @@ def _fast_query(
     assert hash_key_dict is not None
     assert indexes is not None
     values = [v["S"] for v in range_value_dicts]
-    if projection_expressions:
-        # not asked by this system: moto's own query answers it
-        return _ORIGINAL["query"](
-            self,
-            table_name,
-            hash_key_dict,
-            range_comparison,
-            range_value_dicts,
-            limit,
-            exclusive_start_key,
-            scan_index_forward,
-            projection_expressions,
-            index_name,
-            consistent_read,
-            expr_names,
-            expr_values,
-            filter_expression,
-            hash_key_conditions=hash_key_conditions,
-            range_key_conditions=range_key_conditions,
-            **filter_kwargs,
-        )
     hash_attr, range_attr = table.hash_key_attr, table.range_key_attr
     if spec is None:
         partition = table.items.get(DynamoType(hash_key_dict))
