@@ -106,7 +106,9 @@ __all__ = [
     "Sensitivity",
     "WilcoxonStats",
     "build_report",
+    "build_report_from_groups",
     "compared_instruments",
+    "group_by_participant",
     "paired_values",
 ]
 
@@ -139,7 +141,7 @@ _Counting = Mapping[tuple[str, str, str], ScoreRecord]
 # -- the report's nouns -------------------------------------------------------------------
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Exclusion:
     """A participant left out of one subscale's comparison, and why (actionable wording)."""
 
@@ -345,13 +347,21 @@ def paired_values(
         ``pairs`` and ``excluded``, both ordered by participant id (P2 before P10); every
         participant appears in exactly one of them.
     """
-    return _pairing(
-        protocol=protocol,
-        participants=_ordered(participants),
-        counting=newest_counting(list(scores)),
-        instrument=instrument,
-        subscale=subscale,
-    )
+    counting = newest_counting(list(scores))
+    builder = _PairingBuilder()
+    for participant in _ordered(participants):
+        builder.add(
+            participant,
+            _verdict(
+                participant,
+                counting,
+                protocol=protocol,
+                instrument=instrument,
+                subscale=subscale,
+                include_withdrawn=False,
+            ),
+        )
+    return builder.build()
 
 
 def compared_instruments(
@@ -426,31 +436,91 @@ def build_report(
     >>> report.results[0].instrument, report.results[0].n_pairs, report.results[0].reason
     ('hads', 0, 'fewer than 2 pairs')
     """
+    return build_report_from_groups(
+        trial_id=trial_id,
+        protocol=protocol,
+        participants=participants,
+        score_groups=group_by_participant(scores),
+        generated_at=generated_at,
+        software_version=software_version,
+        catalogue=catalogue,
+    )
+
+
+def group_by_participant(scores: Iterable[ScoreRecord]) -> list[list[ScoreRecord]]:
+    """`scores` as one list per participant (in order of first appearance)."""
+    groups: dict[str, list[ScoreRecord]] = {}
+    for record in scores:
+        groups.setdefault(record.participant_id, []).append(record)
+    return list(groups.values())
+
+
+def build_report_from_groups(
+    *,
+    trial_id: str,
+    protocol: StudyProtocol,
+    participants: Sequence[Participant],
+    score_groups: Iterable[Sequence[ScoreRecord]],
+    generated_at: str,
+    software_version: str,
+    catalogue: Catalogue = CATALOGUE,
+) -> PrePostReport:
+    """`build_report`, reading the scores one participant at a time.
+
+    `score_groups` yields every stored score of one participant at a time, in any participant
+    order (a trial's scores as they are stored, page by page), each participant in one group
+    only. Of each group only the verdicts are kept, a pair or an exclusion per subscale, so
+    the memory the report needs grows with its results, not with the stored scores (a trial of
+    the default protocol stores 30 or more scores per participant; the report pairs 12).
+    Scores of a participant who is not in `participants` are not reported, as in
+    `build_report`.
+
+    Raises
+    ------
+    ValueError
+        When a participant's scores come in more than one group.
+    """
     ordered = _ordered(participants)
-    counting = newest_counting(list(scores))
+    by_id = {p.participant_id: p for p in ordered}
     instruments = compared_instruments(protocol, catalogue=catalogue)
+    subscales = [(instrument, sub) for instrument in instruments for sub in instrument.subscales]
+    instrument_ids = [instrument.id for instrument in instruments]
+    judged: dict[str, _Judged] = {}
+    seen: set[str] = set()
+    for group in score_groups:
+        if not group:
+            continue
+        pid = group[0].participant_id
+        if pid in seen:
+            raise ValueError(f"the scores of {pid} came in more than one group")
+        seen.add(pid)
+        participant = by_id.get(pid)
+        if participant is not None:
+            judged[pid] = _judge(
+                participant, newest_counting(group), protocol, subscales, instrument_ids
+            )
+    main = [_PairingBuilder() for _ in subscales]
+    sensitivity = [_PairingBuilder() for _ in subscales]
+    completed = 0
+    for participant in ordered:
+        verdicts = judged.pop(participant.participant_id, None) or _judge(
+            participant, {}, protocol, subscales, instrument_ids
+        )
+        completed += verdicts.completer
+        for builder, verdict in zip(main, verdicts.main, strict=True):
+            builder.add(participant, verdict)
+        for builder, verdict in zip(sensitivity, verdicts.sensitivity, strict=True):
+            builder.add(participant, verdict)
     rows = [
         _result_row(
             instrument=instrument,
             subscale=sub,
-            pairing=_pairing(
-                protocol=protocol,
-                participants=ordered,
-                counting=counting,
-                instrument=instrument.id,
-                subscale=sub.id,
-            ),
-            sensitivity=_pairing(
-                protocol=protocol,
-                participants=ordered,
-                counting=counting,
-                instrument=instrument.id,
-                subscale=sub.id,
-                include_withdrawn=True,
-            ),
+            pairing=main_pairing.build(),
+            sensitivity=sensitivity_pairing.build(),
         )
-        for instrument in instruments
-        for sub in instrument.subscales
+        for (instrument, sub), main_pairing, sensitivity_pairing in zip(
+            subscales, main, sensitivity, strict=True
+        )
     ]
     statuses = [p.status for p in ordered]
     return PrePostReport(
@@ -462,7 +532,7 @@ def build_report(
         participants=ParticipantCounts(
             enrolled=len(ordered),
             withdrawn=statuses.count("withdrawn"),
-            completed=_completers(ordered, counting, protocol, instruments),
+            completed=completed,
             active=statuses.count("active"),
         ),
         results=_with_holm(rows),
@@ -470,29 +540,66 @@ def build_report(
     )
 
 
-def _completers(
-    participants: Sequence[Participant],
+#: one participant's verdict on one subscale: their pair, or why they are not paired; and
+#: whether the pair has a prorated score
+_Verdict = tuple["Pair | Exclusion", bool]
+
+
+@dataclass(frozen=True, slots=True)
+class _Judged:
+    """One participant's verdicts on every compared subscale, and whether they complete."""
+
+    main: tuple[_Verdict, ...]
+    sensitivity: tuple[_Verdict, ...]
+    completer: bool
+
+
+def _judge(
+    participant: Participant,
     counting: _Counting,
     protocol: StudyProtocol,
-    instruments: Sequence[Instrument],
-) -> int:
-    pre, post = protocol.comparison.pre, protocol.comparison.post
+    subscales: Sequence[tuple[Instrument, Subscale]],
+    instrument_ids: Sequence[str],
+) -> _Judged:
+    def verdicts(*, include_withdrawn: bool) -> tuple[_Verdict, ...]:
+        return tuple(
+            _verdict(
+                participant,
+                counting,
+                protocol=protocol,
+                instrument=instrument.id,
+                subscale=sub.id,
+                include_withdrawn=include_withdrawn,
+            )
+            for instrument, sub in subscales
+        )
 
-    def pairable(pid: str, instrument: str) -> bool:
+    sensitivity = verdicts(include_withdrawn=True)
+    withdrawn = participant.status == "withdrawn"
+    return _Judged(
+        main=verdicts(include_withdrawn=False) if withdrawn else sensitivity,
+        sensitivity=sensitivity,
+        completer=not withdrawn
+        and _pairable(participant.participant_id, counting, protocol, instrument_ids),
+    )
+
+
+def _pairable(
+    pid: str, counting: _Counting, protocol: StudyProtocol, instruments: Iterable[str]
+) -> bool:
+    """Whether `pid` has a counting score at both comparison timepoints, in the same
+    instrument version, for any of `instruments`."""
+    pre, post = protocol.comparison.pre, protocol.comparison.post
+    for instrument in instruments:
         before = counting.get((pid, instrument, pre))
         after = counting.get((pid, instrument, post))
-        return (
+        if (
             before is not None
             and after is not None
             and before.instrument_version == after.instrument_version
-        )
-
-    return sum(
-        1
-        for p in participants
-        if p.status != "withdrawn"
-        and any(pairable(p.participant_id, instrument.id) for instrument in instruments)
-    )
+        ):
+            return True
+    return False
 
 
 def _ordered(participants: Iterable[Participant]) -> list[Participant]:
@@ -500,69 +607,74 @@ def _ordered(participants: Iterable[Participant]) -> list[Participant]:
     return sorted(unique.values(), key=lambda p: natural_key(p.participant_id))
 
 
-def _pairing(
+class _PairingBuilder:
+    """A `Pairing` put together participant by participant, in participant order."""
+
+    def __init__(self) -> None:
+        self.pairs: list[Pair] = []
+        self.excluded: list[Exclusion] = []
+        self.prorated: list[str] = []
+        self.withdrawn: list[str] = []
+
+    def add(self, participant: Participant, verdict: _Verdict) -> None:
+        found, prorated = verdict
+        if isinstance(found, Exclusion):
+            self.excluded.append(found)
+            return
+        self.pairs.append(found)
+        if prorated:
+            self.prorated.append(participant.participant_id)
+        if participant.status == "withdrawn":
+            self.withdrawn.append(participant.participant_id)
+
+    def build(self) -> Pairing:
+        return Pairing(
+            pairs=tuple(self.pairs),
+            excluded=tuple(self.excluded),
+            prorated=tuple(self.prorated),
+            withdrawn=tuple(self.withdrawn),
+        )
+
+
+def _verdict(
+    participant: Participant,
+    counting: _Counting,
     *,
     protocol: StudyProtocol,
-    participants: Sequence[Participant],
-    counting: _Counting,
     instrument: str,
     subscale: str,
-    include_withdrawn: bool = False,
-) -> Pairing:
+    include_withdrawn: bool,
+) -> _Verdict:
     pre_tp, post_tp = protocol.comparison.pre, protocol.comparison.post
-    pairs: list[Pair] = []
-    excluded: list[Exclusion] = []
-    prorated: list[str] = []
-    withdrawn: list[str] = []
-    for participant in participants:
-        pid = participant.participant_id
-        if participant.status == "withdrawn" and not include_withdrawn:
-            # never the withdrawal reason: it is free text
-            excluded.append(Exclusion(participant_id=pid, reason=WITHDRAWN))
-            continue
-        pre_record = counting.get((pid, instrument, pre_tp))
-        post_record = counting.get((pid, instrument, post_tp))
-        if pre_record is None and post_record is None:
-            excluded.append(
-                Exclusion(participant_id=pid, reason=f"no scored {pre_tp} or {post_tp} submission")
-            )
-            continue
-        if (
-            pre_record is not None
-            and post_record is not None
-            and pre_record.instrument_version != post_record.instrument_version
-        ):
-            excluded.append(
-                Exclusion(
-                    participant_id=pid,
-                    reason=(
-                        f"{pre_tp} scored with instrument version "
-                        f"{pre_record.instrument_version}, {post_tp} with version "
-                        f"{post_record.instrument_version}: scores of different versions are "
-                        "not paired"
-                    ),
-                )
-            )
-            continue
-        pre, pre_problem = _value(pre_record, timepoint=pre_tp, subscale=subscale)
-        post, post_problem = _value(post_record, timepoint=post_tp, subscale=subscale)
-        if pre is None or post is None:
-            problems = [p for p in (pre_problem, post_problem) if p]
-            excluded.append(Exclusion(participant_id=pid, reason="; ".join(problems)))
-            continue
-        assert pre_record is not None
-        assert post_record is not None
-        pairs.append(Pair(participant_id=pid, pre=pre, post=post))
-        if pre_record.subscales[subscale].prorated or post_record.subscales[subscale].prorated:
-            prorated.append(pid)
-        if participant.status == "withdrawn":
-            withdrawn.append(pid)
-    return Pairing(
-        pairs=tuple(pairs),
-        excluded=tuple(excluded),
-        prorated=tuple(prorated),
-        withdrawn=tuple(withdrawn),
-    )
+    pid = participant.participant_id
+    if participant.status == "withdrawn" and not include_withdrawn:
+        # never the withdrawal reason: it is free text
+        return Exclusion(participant_id=pid, reason=WITHDRAWN), False
+    pre_record = counting.get((pid, instrument, pre_tp))
+    post_record = counting.get((pid, instrument, post_tp))
+    if pre_record is None and post_record is None:
+        reason = f"no scored {pre_tp} or {post_tp} submission"
+        return Exclusion(participant_id=pid, reason=reason), False
+    if (
+        pre_record is not None
+        and post_record is not None
+        and pre_record.instrument_version != post_record.instrument_version
+    ):
+        reason = (
+            f"{pre_tp} scored with instrument version {pre_record.instrument_version}, "
+            f"{post_tp} with version {post_record.instrument_version}: scores of different "
+            "versions are not paired"
+        )
+        return Exclusion(participant_id=pid, reason=reason), False
+    pre, pre_problem = _value(pre_record, timepoint=pre_tp, subscale=subscale)
+    post, post_problem = _value(post_record, timepoint=post_tp, subscale=subscale)
+    if pre is None or post is None:
+        problems = [p for p in (pre_problem, post_problem) if p]
+        return Exclusion(participant_id=pid, reason="; ".join(problems)), False
+    assert pre_record is not None
+    assert post_record is not None
+    prorated = pre_record.subscales[subscale].prorated or post_record.subscales[subscale].prorated
+    return Pair(participant_id=pid, pre=pre, post=post), prorated
 
 
 def _value(

@@ -70,7 +70,7 @@ def _check_real(value: object, what: str) -> float:
     return float(value)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Pair:
     """One completer's score at the pre and at the post timepoint."""
 
@@ -173,7 +173,7 @@ class PairedChange:
     effect_sizes: EffectSizes | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ReliableChange:
     """One participant's reliable change index and what it means."""
 

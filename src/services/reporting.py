@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from domain.report import PrePostReport, build_report
+from domain.report import PrePostReport, build_report_from_groups
 from domain.trial import Trial
 from services import figures, prepost
 from services.audit import Actor, AuditLog
@@ -48,12 +48,14 @@ class ReportService:
         self.software_version = software_version
 
     def compute(self, trial: Trial) -> tuple[PrePostReport, dict[str, str]]:
-        """The report and one SVG figure per compared instrument (two Queries per trial)."""
-        report = build_report(
+        """The report and one SVG figure per compared instrument (two paged Queries per
+        trial; the scores are read one participant at a time and only their pairs are kept,
+        `build_report_from_groups`)."""
+        report = build_report_from_groups(
             trial_id=trial.trial_id,
             protocol=trial.protocol,
             participants=self.participants.list_participants(trial.trial_id),
-            scores=self.scores.list_scores(trial.trial_id),
+            score_groups=self.scores.scores_by_participant(trial.trial_id),
             generated_at=iso(self.clock()),
             software_version=self.software_version,
         )

@@ -22,7 +22,13 @@ from hypothesis import strategies as st
 import domain.report
 import services.prepost
 from domain.instruments import CATALOGUE, load_catalogue
-from domain.report import METHOD, PrePostReport, build_report, paired_values
+from domain.report import (
+    METHOD,
+    PrePostReport,
+    build_report,
+    build_report_from_groups,
+    paired_values,
+)
 from domain.scoring import SubscaleScore
 from domain.statistics import Pair
 from domain.submissions import ScoreRecord
@@ -268,6 +274,44 @@ def test_hads_anxiety_statistics_match_an_independent_recomputation() -> None:
     assert anxiety["wilcoxon"]["z"] == pytest.approx(z, rel=1e-12)
     assert anxiety["wilcoxon"]["p_two_sided"] == pytest.approx(math.erfc(abs(z) / math.sqrt(2)))
     assert anxiety["effect_size_r"] == pytest.approx(z / math.sqrt(6))
+
+
+def test_the_report_read_one_participant_at_a_time_is_the_report_read_at_once() -> None:
+    people, scores = pilot_trial()
+    # scores of someone not enrolled (an erasure half done, say) are in neither report
+    stray = score("P99", "week-1", {"anxiety": 1.0, "depression": 1.0})
+    at_once = typed_report_of(people, [*scores, stray])
+    # as a store hands them out: each participant's scores together, in the order of their
+    # ids' characters, which need not be the participants' order
+    order = sorted({s.participant_id for s in scores} | {"P99"}, reverse=True)
+    groups = [[s for s in [*scores, stray] if s.participant_id == pid] for pid in order]
+
+    by_participant = build_report_from_groups(
+        trial_id=TRIAL,
+        protocol=default_protocol(),
+        participants=people,
+        score_groups=iter(groups),
+        generated_at="2026-11-26T02:00:00Z",
+        software_version="0.1.0",
+    )
+
+    assert by_participant == at_once
+    assert to_json(by_participant) == to_json(at_once)
+    assert [p.participant_id for p in at_once.results[0].pairs][:2] == ["P01", "P02"]
+
+
+def test_a_participant_whose_scores_come_in_two_groups_is_refused() -> None:
+    people, scores = pilot_trial()
+    p01 = [s for s in scores if s.participant_id == "P01"]
+    with pytest.raises(ValueError, match="P01"):
+        build_report_from_groups(
+            trial_id=TRIAL,
+            protocol=default_protocol(),
+            participants=people,
+            score_groups=[p01[:1], p01[1:]],
+            generated_at="2026-11-26T02:00:00Z",
+            software_version="0.1.0",
+        )
 
 
 def test_withdrawn_participants_are_excluded_as_withdrawn_even_with_both_scores() -> None:
