@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -273,13 +273,21 @@ class DynamoTable:
     def query_all(self, **kwargs: Any) -> list[dict[str, Any]]:
         """Every page of a Query (a bulk read: the garbage collector is paused meanwhile)."""
         items: list[dict[str, Any]] = []
-        start: dict[str, Any] | None = None
         with gc_paused():
-            while True:
-                page, start = self.query_page(start_key=start, **kwargs)
+            for page in self.query_pages(**kwargs):
                 items.extend(page)
-                if not start:
-                    return items
+        return items
+
+    def query_pages(self, **kwargs: Any) -> Iterator[list[dict[str, Any]]]:
+        """Every page of a Query, one at a time (a bulk read that holds one page only; the
+        garbage collector is paused while each page is read and decoded)."""
+        start: dict[str, Any] | None = None
+        while True:
+            with gc_paused():
+                page, start = self.query_page(start_key=start, **kwargs)
+            yield page
+            if not start:
+                return
 
     # -- several items at once -----------------------------------------------------------
     def op(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from adapters import keys
@@ -124,6 +124,29 @@ class ScoreTable:
             pk=keys.trial_pk(trial_id), prefix=keys.scores_of(participant_id), consistent=consistent
         )
         return [score_from_item(i) for i in items]
+
+    def scores_by_participant(
+        self, trial_id: str, *, page_items: int | None = None
+    ) -> Iterator[list[ScoreRecord]]:
+        """Every score of the trial, one participant's at a time, read page by page (of
+        `page_items` items, or DynamoDB's 1 MB).
+
+        The sort key starts with the participant id and ends it with ``#``, so a
+        participant's scores are contiguous in the Query's order, even across pages; only
+        one page and one participant's scores are held at a time.
+        """
+        group: list[ScoreRecord] = []
+        for page in self.table.query_pages(
+            pk=keys.trial_pk(trial_id), prefix=keys.scores_of(None), limit=page_items
+        ):
+            for item in page:
+                record = score_from_item(item)
+                if group and record.participant_id != group[0].participant_id:
+                    yield group
+                    group = []
+                group.append(record)
+        if group:
+            yield group
 
     def delete_score(self, record: ScoreRecord) -> None:
         self.table.delete(score_key(record))

@@ -6,11 +6,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from typing import Any
 
 from adapters import keys
+from adapters.bulk_read import gc_paused
 from adapters.dynamodb import ConditionFailed, DynamoTable
 from domain.errors import DuplicateSubmission
 from domain.submissions import SubmissionRecord
@@ -149,13 +150,19 @@ class SubmissionTable:
 
     def list_for_trial(self, trial_id: str) -> list[SubmissionRecord]:
         """A trial's submissions in arrival order (the by_trial index)."""
-        items = self.table.query_all(
+        with gc_paused():
+            return list(self.iter_for_trial(trial_id))
+
+    def iter_for_trial(self, trial_id: str) -> Iterator[SubmissionRecord]:
+        """`list_for_trial`, read and handed out page by page."""
+        for page in self.table.query_pages(
             pk=trial_id,
             index=keys.BY_TRIAL_INDEX,
             pk_name="trial_id",
             sk_name="trial_received",
-        )
-        return [submission_from_item(i) for i in items]
+        ):
+            for item in page:
+                yield submission_from_item(item)
 
     def delete(self, record: SubmissionRecord) -> None:
         self.table.delete(_key(record))

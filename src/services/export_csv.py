@@ -33,10 +33,11 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import itertools
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from domain.errors import DomainError
 from domain.instruments import CATALOGUE, Instrument
@@ -46,8 +47,9 @@ from domain.trial import Participant, StudyProtocol, default_protocol, natural_k
 __all__ = [
     "LAYOUTS",
     "MISSING_CODE",
+    "Answered",
     "codebook",
-    "csv_chunks",
+    "csv_rows_text",
     "csv_text",
     "export_long",
     "export_wide",
@@ -139,30 +141,33 @@ _LONG_FIXED_RANGES: Mapping[str, list[int]] = {
 
 def csv_text(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     """`rows` under `header` as CSV text by the module's rules (see the module docstring)."""
+    return csv_rows_text(itertools.chain([header], rows))
+
+
+def csv_rows_text(rows: Iterable[Sequence[object]]) -> str:
+    """`rows` as CSV text by the module's rules, without a header (so the text of
+    consecutive runs of rows, joined, is the CSV of all of them)."""
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, dialect="excel", lineterminator="\r\n")
-    writer.writerow([_cell(name) for name in header])
     for row in rows:
-        writer.writerow([_cell(value) for value in row])
+        # ints (not bools) and None, most of a long row's cells, are written by the csv
+        # module as `_cell` would write them
+        writer.writerow([v if v is None or type(v) is int else _cell(v) for v in row])
     return buffer.getvalue()
 
 
-def csv_chunks(
-    header: Sequence[str], rows: Iterable[Sequence[object]], *, chunk_bytes: int = 1 << 20
-) -> Iterator[bytes]:
-    """The same CSV as `csv_text`, as UTF-8 chunks of about `chunk_bytes` (an export job
-    writes them to S3 part by part, so the whole file is never held in memory)."""
-    buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer, dialect="excel", lineterminator="\r\n")
-    writer.writerow([_cell(name) for name in header])
-    for row in rows:
-        writer.writerow([_cell(value) for value in row])
-        if buffer.tell() >= chunk_bytes:
-            yield buffer.getvalue().encode("utf-8")
-            buffer.seek(0)
-            buffer.truncate()
-    if buffer.tell():
-        yield buffer.getvalue().encode("utf-8")
+class Answered(Protocol):
+    """What the long layout shows of a submission besides its score: its item responses and
+    its notes (a `SubmissionRecord`, or less)."""
+
+    @property
+    def submission_id(self) -> str: ...
+
+    @property
+    def responses(self) -> Mapping[int, int | None]: ...
+
+    @property
+    def notes(self) -> Mapping[str, str] | None: ...
 
 
 def _cell(value: object) -> str:
@@ -258,7 +263,7 @@ def long_rows(
     *,
     participants: Sequence[Participant],
     scores: Sequence[ScoreRecord],
-    submissions: Sequence[SubmissionRecord],
+    submissions: Iterable[Answered],
     protocol: StudyProtocol | None = None,
     free_text: bool = True,
 ) -> Iterator[list[object]]:
@@ -314,7 +319,7 @@ def _instrument_for(instrument_id: str, version: str | None = None) -> Instrumen
         return None
 
 
-def _notes(record: ScoreRecord, submission: SubmissionRecord | None) -> Mapping[str, str]:
+def _notes(record: ScoreRecord, submission: Answered | None) -> Mapping[str, str]:
     if submission is None or not submission.notes:
         return {}
     instrument = _instrument_for(record.instrument, record.instrument_version)

@@ -25,24 +25,30 @@ item responses and scores.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import random
-from collections.abc import Iterable, Iterator, Sequence
+import sqlite3
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from domain.jobs import ExportFormat
 from domain.submissions import ScoreRecord, SubmissionRecord
-from domain.trial import Participant, StudyProtocol
+from domain.trial import Participant, StudyProtocol, natural_key
 from services import export_csv, export_syntax
 from services.clock import iso
 
 __all__ = [
     "MAX_SHIFT_WEEKS",
+    "Answers",
+    "Deidentifier",
     "ExportFile",
     "Layout",
+    "Participation",
     "build_export",
     "default_layout",
-    "deidentify",
 ]
 
 Layout = str  # "long" | "wide"
@@ -72,76 +78,131 @@ def _shifted(moment: str | None, offset: timedelta) -> str | None:
     return iso(_parse(moment) + offset) if moment else moment
 
 
+@dataclass(frozen=True, slots=True)
+class Answers:
+    """What the long layout shows of a submission (`export_csv.Answered`)."""
+
+    submission_id: str
+    responses: Mapping[int, int | None]
+    notes: Mapping[str, str] | None
+
+
 @dataclass(frozen=True, kw_only=True)
-class Deidentified:
-    participants: list[Participant]
-    scores: list[ScoreRecord]
-    submissions: list[SubmissionRecord]
+class Participation:
+    """One participant's part of an export: their record (None when it is gone), their
+    scores and the answers of their submissions."""
+
+    participant: Participant | None
+    scores: Sequence[ScoreRecord]
+    answers: Sequence[Answers]
 
 
-def deidentify(
-    *,
-    participants: Sequence[Participant],
-    scores: Sequence[ScoreRecord],
-    submissions: Sequence[SubmissionRecord],
-    rng: random.Random,
-) -> Deidentified:
-    """The records with free text and reasons gone, dates shifted per participant and
-    submission ids replaced (see the module docstring)."""
-    weeks = [w for w in range(-MAX_SHIFT_WEEKS, MAX_SHIFT_WEEKS + 1) if w != 0]
-    people = sorted(
-        {p.participant_id for p in participants}
-        | {s.participant_id for s in scores}
-        | {s.participant_id for s in submissions}
-    )
-    offsets = {pid: timedelta(weeks=rng.choice(weeks)) for pid in people}
-    order = sorted(
-        {s.submission_id for s in scores}
-        | {s.submission_id for s in submissions}
-        | {s.supersedes for s in scores if s.supersedes}
-        | {s.superseded_by for s in scores if s.superseded_by}
-        | {s.supersedes for s in submissions if s.supersedes}
-    )
-    codes = {sid: f"X{n:06d}" for n, sid in enumerate(order, start=1)}
+class Deidentifier:
+    """Deidentifies an export participant by participant (see the module docstring).
 
-    def code(sid: str | None) -> str | None:
-        return codes[sid] if sid else None
+    Each participant draws their own shift; submission ids get the next codes of the export,
+    in sorted order within the participant (a correction and what it supersedes are always
+    the same participant's), so no code table outlives the participant.
+    """
 
-    return Deidentified(
-        participants=[
-            replace(
-                p,
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.weeks = [w for w in range(-MAX_SHIFT_WEEKS, MAX_SHIFT_WEEKS + 1) if w != 0]
+        self.issued = 0
+
+    def __call__(self, part: Participation) -> Participation:
+        offset = timedelta(weeks=self.rng.choice(self.weeks))
+        ids = {s.submission_id for s in part.scores} | {a.submission_id for a in part.answers}
+        ids |= {s.supersedes for s in part.scores if s.supersedes}
+        ids |= {s.superseded_by for s in part.scores if s.superseded_by}
+        codes: dict[str, str] = {}
+        for sid in sorted(ids):
+            self.issued += 1
+            codes[sid] = f"X{self.issued:06d}"
+
+        def code(sid: str | None) -> str | None:
+            return codes[sid] if sid else None
+
+        person = part.participant
+        return Participation(
+            participant=None
+            if person is None
+            else replace(
+                person,
                 reason=None,
-                enrolled_at=_shifted(p.enrolled_at, offsets[p.participant_id]) or p.enrolled_at,
-                status_changed_at=_shifted(p.status_changed_at, offsets[p.participant_id])
-                or p.status_changed_at,
+                enrolled_at=_shifted(person.enrolled_at, offset) or person.enrolled_at,
+                status_changed_at=_shifted(person.status_changed_at, offset)
+                or person.status_changed_at,
+            ),
+            scores=[
+                replace(
+                    s,
+                    submission_id=codes[s.submission_id],
+                    supersedes=code(s.supersedes),
+                    superseded_by=code(s.superseded_by),
+                    completed_at=_shifted(s.completed_at, offset) or "",
+                    received_at=_shifted(s.received_at, offset) or "",
+                    scored_at=_shifted(s.scored_at, offset) or "",
+                )
+                for s in part.scores
+            ],
+            answers=[
+                Answers(submission_id=codes[a.submission_id], responses=a.responses, notes=None)
+                for a in part.answers
+            ],
+        )
+
+
+def _packed(responses: Mapping[int, int | None]) -> str:
+    """Item responses as a JSON list, item 1 first (a skipped item is null)."""
+    return json.dumps([responses.get(n) for n in range(1, max(responses, default=0) + 1)])
+
+
+class _AnswerSpool:
+    """The answers of a trial's submissions, kept on local disk (a private temporary SQLite
+    database, deleted when closed) and read back one participant at a time.
+
+    The submissions come in arrival order and the scores in participant order, so the long
+    layout needs every answer at hand; on disk, the job's memory does not grow with the trial.
+    Notes are kept only when the export shows free text.
+    """
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+        db.execute(
+            "CREATE TABLE answers (participant TEXT, submission TEXT, responses TEXT, notes TEXT)"
+        )
+
+    def fill(self, submissions: Iterable[SubmissionRecord], *, free_text: bool) -> None:
+        self.db.executemany(
+            "INSERT INTO answers VALUES (?, ?, ?, ?)",
+            (
+                (
+                    s.participant_id,
+                    s.submission_id,
+                    json.dumps(
+                        [s.responses.get(n) for n in range(1, max(s.responses, default=0) + 1)]
+                    ),
+                    json.dumps(s.notes) if free_text and s.notes else None,
+                )
+                for s in submissions
+            ),
+        )
+        self.db.execute("CREATE INDEX answers_by_participant ON answers (participant)")
+
+    def of(self, participant_id: str) -> list[Answers]:
+        found = self.db.execute(
+            "SELECT submission, responses, notes FROM answers WHERE participant = ?",
+            (participant_id,),
+        )
+        return [
+            Answers(
+                submission_id=sid,
+                responses=dict(enumerate(json.loads(responses), start=1)),
+                notes=json.loads(notes) if notes else None,
             )
-            for p in participants
-        ],
-        scores=[
-            replace(
-                s,
-                submission_id=codes[s.submission_id],
-                supersedes=code(s.supersedes),
-                superseded_by=code(s.superseded_by),
-                completed_at=_shifted(s.completed_at, offsets[s.participant_id]) or "",
-                received_at=_shifted(s.received_at, offsets[s.participant_id]) or "",
-                scored_at=_shifted(s.scored_at, offsets[s.participant_id]) or "",
-            )
-            for s in scores
-        ],
-        submissions=[
-            replace(
-                s,
-                submission_id=codes[s.submission_id],
-                supersedes=code(s.supersedes),
-                notes=None,
-                completed_at=_shifted(s.completed_at, offsets[s.participant_id]) or "",
-                received_at=_shifted(s.received_at, offsets[s.participant_id]) or "",
-            )
-            for s in submissions
-        ],
-    )
+            for sid, responses, notes in found
+        ]
 
 
 def _text(text: str) -> Iterator[bytes]:
@@ -156,40 +217,38 @@ def build_export(
     layout: Layout,
     deidentified: bool,
     participants: Sequence[Participant],
-    scores: Sequence[ScoreRecord],
-    submissions: Sequence[SubmissionRecord],
+    score_groups: Iterable[Sequence[ScoreRecord]],
+    submissions: Iterable[SubmissionRecord],
     rng: random.Random,
 ) -> list[ExportFile]:
-    """The files of one export, the CSV first (its rows are made as they are written)."""
-    if deidentified:
-        records = deidentify(
-            participants=participants, scores=scores, submissions=submissions, rng=rng
-        )
-        participants, scores, submissions = (
-            records.participants,
-            records.scores,
-            records.submissions,
-        )
+    """The files of one export, the CSV first; its rows are made as they are written.
+
+    `score_groups` yields every score of one participant at a time (any participant order,
+    each participant once), `submissions` the trial's submissions in any order (read only for
+    the long layout). The CSV is the synchronous route's, byte for byte (`export_csv`): each
+    participant's rows are made from their own records and set aside on local disk,
+    compressed, then written in participant order (P2 before P10). So the job holds one
+    participant's records at a time, never the trial's.
+    """
     free_text = not deidentified
     stem = f"{trial_id}-{layout}" + ("-deidentified" if deidentified else "")
-    if layout == "wide":
-        header = export_csv.wide_columns(protocol)
-        rows: Iterable[Sequence[object]] = export_csv.wide_rows(
-            protocol=protocol, participants=participants, scores=scores
-        )
-    else:
-        header = export_csv.long_columns(free_text=free_text)
-        rows = export_csv.long_rows(
-            participants=participants,
-            scores=scores,
-            submissions=submissions,
-            protocol=protocol,
-            free_text=free_text,
-        )
+    header = (
+        export_csv.wide_columns(protocol)
+        if layout == "wide"
+        else export_csv.long_columns(free_text=free_text)
+    )
     csv_name = f"{stem}.csv"
-    files = [
-        ExportFile(name=csv_name, content_type=CSV_TYPE, chunks=export_csv.csv_chunks(header, rows))
-    ]
+    chunks = _csv_by_participant(
+        header,
+        layout=layout,
+        protocol=protocol,
+        participants=participants,
+        score_groups=score_groups,
+        submissions=submissions,
+        free_text=free_text,
+        deidentify=Deidentifier(rng) if deidentified else None,
+    )
+    files = [ExportFile(name=csv_name, content_type=CSV_TYPE, chunks=chunks)]
     if export_format in export_syntax.SYNTAX_FILES:
         columns = export_csv.codebook(protocol=protocol, layout=layout, free_text=free_text)
         extension, media_type = export_syntax.SYNTAX_FILES[export_format]
@@ -206,3 +265,68 @@ def build_export(
             )
         )
     return files
+
+
+def _csv_by_participant(
+    header: Sequence[str],
+    *,
+    layout: Layout,
+    protocol: StudyProtocol,
+    participants: Sequence[Participant],
+    score_groups: Iterable[Sequence[ScoreRecord]],
+    submissions: Iterable[SubmissionRecord],
+    free_text: bool,
+    deidentify: Callable[[Participation], Participation] | None,
+) -> Iterator[bytes]:
+    by_id = {p.participant_id: p for p in participants}
+    with contextlib.closing(sqlite3.connect("")) as db:
+        db.execute("CREATE TABLE parts (participant TEXT PRIMARY KEY, csv BLOB)")
+        spool = _AnswerSpool(db)
+        if layout == "long":
+            spool.fill(submissions, free_text=free_text)
+
+        def rows_of(part: Participation) -> str:
+            if deidentify is not None:
+                part = deidentify(part)
+            people = [part.participant] if part.participant else []
+            if layout == "wide":
+                return export_csv.csv_rows_text(
+                    export_csv.wide_rows(protocol=protocol, participants=people, scores=part.scores)
+                )
+            return export_csv.csv_rows_text(
+                export_csv.long_rows(
+                    participants=people,
+                    scores=part.scores,
+                    submissions=part.answers,
+                    protocol=protocol,
+                    free_text=free_text,
+                )
+            )
+
+        seen: set[str] = set()
+        for group in score_groups:
+            if not group:
+                continue
+            pid = group[0].participant_id
+            if pid in seen:
+                raise ValueError(f"the scores of {pid} came in more than one group")
+            seen.add(pid)
+            part = Participation(
+                participant=by_id.get(pid),
+                scores=group,
+                answers=spool.of(pid) if layout == "long" else [],
+            )
+            db.execute(
+                "INSERT INTO parts VALUES (?, ?)",
+                (pid, zlib.compress(rows_of(part).encode("utf-8"), 1)),
+            )
+        yield export_csv.csv_rows_text([header]).encode("utf-8")
+        for pid in sorted(seen | set(by_id), key=lambda p: (natural_key(p), p)):
+            if pid in seen:
+                (stored,) = db.execute(
+                    "SELECT csv FROM parts WHERE participant = ?", (pid,)
+                ).fetchone()
+                yield zlib.decompress(stored)
+            elif layout == "wide":  # enrolled, nothing scored yet: a row of blanks
+                blank = Participation(participant=by_id[pid], scores=(), answers=())
+                yield rows_of(blank).encode("utf-8")

@@ -443,20 +443,16 @@ class JobService:
         trial = self._trial(job)
         assert job.format is not None
         assert job.layout is not None
-        participants = self.participants.list_participants(trial.trial_id)
-        scores = self.scores.list_scores(trial.trial_id)
-        submissions = (
-            self.submissions.list_for_trial(trial.trial_id) if job.layout == "long" else []
-        )
         built = export_files.build_export(
             trial_id=trial.trial_id,
             protocol=trial.protocol,
             export_format=job.format,
             layout=job.layout,
             deidentified=job.deidentified,
-            participants=participants,
-            scores=scores,
-            submissions=submissions,
+            participants=self.participants.list_participants(trial.trial_id),
+            score_groups=self.scores.scores_by_participant(trial.trial_id),
+            # read lazily, only when the long layout's CSV is written
+            submissions=self.submissions.iter_for_trial(trial.trial_id),
             rng=self.rng(),
         )
         written = []

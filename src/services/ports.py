@@ -9,7 +9,7 @@ bad cursor is `BadCursor`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -168,6 +168,8 @@ class SubmissionStore(Protocol):
 
     def list_for_trial(self, trial_id: str) -> list[SubmissionRecord]: ...
 
+    def iter_for_trial(self, trial_id: str) -> Iterator[SubmissionRecord]: ...
+
     def delete(self, record: SubmissionRecord) -> None: ...
 
 
@@ -191,6 +193,8 @@ class ScoreStore(Protocol):
     def list_scores(
         self, trial_id: str, participant_id: str | None = None, *, consistent: bool = False
     ) -> list[ScoreRecord]: ...
+
+    def scores_by_participant(self, trial_id: str) -> Iterator[list[ScoreRecord]]: ...
 
     def delete_score(self, record: ScoreRecord) -> None: ...
 

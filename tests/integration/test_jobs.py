@@ -272,6 +272,44 @@ def test_a_deidentified_export_drops_free_text_and_reasons_shifts_dates_and_reco
     assert len(corrected) == 1
 
 
+@pytest.mark.parametrize("layout", ["long", "wide"])
+def test_an_export_job_writes_participants_in_their_order_not_the_order_they_are_stored_in(
+    world: World, layout: str
+) -> None:
+    # stored (and read back) in the order of their ids' characters, P1, P10, P2; P3 has
+    # nothing scored. Written as the synchronous route writes them: P1, P2, P3, P10.
+    keys = new_trial(world, participants=("P10", "P2", "P1", "P3"))
+    for pid in ("P10", "P2", "P1"):
+        post(world, keys, submission(pid))
+    post(world, keys, submission("P10", "diary", responses=DIARY, notes=NOTES))
+    world.pump.drain()
+
+    ready = finished(world, keys, ask(world, keys, {"format": f"csv-{layout}"}))
+
+    data = fetch(ready["files"][0]["url"]).content
+    assert data == sync_export(world, keys, layout)
+    written = list(dict.fromkeys(r["participant_id"] for r in rows(data.decode("utf-8"))))
+    assert written == (["P1", "P2", "P10"] if layout == "long" else ["P1", "P2", "P3", "P10"])
+
+
+def test_a_trials_scores_are_read_one_whole_participant_at_a_time_across_pages(
+    world: World,
+) -> None:
+    keys = new_trial(world, participants=("P1", "P10", "P2"))
+    for pid in ("P1", "P10", "P2"):
+        post(world, keys, submission(pid))
+        post(world, keys, submission(pid, timepoint="week-12"))
+        post(world, keys, submission(pid, "diary", responses=DIARY))
+    world.pump.drain()
+    stored = world.stores.scores.list_scores(keys.trial_id)
+
+    # pages of two items split every participant's three scores
+    groups = list(world.stores.scores.scores_by_participant(keys.trial_id, page_items=2))
+
+    assert [[s.participant_id for s in g] for g in groups] == [[p] * 3 for p in ("P1", "P10", "P2")]
+    assert [s for g in groups for s in g] == stored
+
+
 def test_the_exports_of_a_trial_are_listed_newest_first_in_pages(world: World) -> None:
     keys = new_trial(world, participants=())
     made = [ask(world, keys, {"format": f})["export_id"] for f in ("csv-long", "stata", "spss")]
