@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -265,6 +265,11 @@ class InMemoryScores:
 
     def list_scores(self, _trial_id: str) -> list[Any]:
         return self.scores
+
+    def scores_by_participant(self, _trial_id: str) -> Iterator[list[Any]]:
+        from domain.report import group_by_participant
+
+        yield from group_by_participant(self.scores)
 
 
 def _status_kib(field: str) -> int | None:

@@ -387,6 +387,10 @@ def test_each_route_answers_each_caller_as_the_role_table_says(
         detail = issue["details"]["text"]
     else:
         detail = assert_problem(r, expected)["detail"]
+    if caller.name == "no key":
+        # told which credential the route takes
+        assert ("API key" in detail) == bool(route.roles - {"participant"}), detail
+        assert ("participant token" in detail) == ("participant" in route.roles), detail
     # a refusal names neither the key nor anything stored
     assert "cmt_" not in detail
     assert "cmtp_" not in detail

@@ -31,7 +31,7 @@ from handlers.wiring import Container
 from services.access import TokenHolder
 from services.audit import Actor
 from services.auth import CallerRole, Principal, require
-from services.errors import Forbidden, ValidationFailed
+from services.errors import Forbidden, NotAuthenticated, ValidationFailed
 from services.rate_limit import RateLimited
 
 __all__ = [
@@ -87,14 +87,17 @@ _GUARDS: set[Guard] = set()
 
 
 async def authenticate(
-    request: Request, credentials: Credentials, container: Container
+    request: Request, credentials: Credentials, container: Container, *, wanted: str
 ) -> Principal:
     """The caller of a request (a key or a participant token), within its rate limit.
 
     A token's participant, as read with it, is kept on the request (`token_holder`). Only a
     credential the cache cannot answer is checked in a worker thread (it reads the store).
+    A request without a credential is told which the route takes (`wanted`).
     """
     presented = credentials.credentials if credentials else None
+    if not presented:
+        raise NotAuthenticated(f"send 'Authorization: Bearer <{wanted}>'")
     if presented and container.access.is_token(presented):
         holder = container.access.cached_holder(presented)
         if holder is None:
@@ -113,10 +116,19 @@ async def authenticate(
 def allow(*roles: CallerRole) -> Guard:
     """A dependency that lets through a valid key of one of `roles` (its trial's, if scoped)."""
 
+    wanted = " or ".join(
+        name
+        for name, fits in (
+            ("API key", set(roles) - {"participant"}),
+            ("participant token", "participant" in roles),
+        )
+        if fits
+    )
+
     async def guard(
         request: Request, credentials: Credentials, container: ContainerDep
     ) -> Principal:
-        principal = await authenticate(request, credentials, container)
+        principal = await authenticate(request, credentials, container, wanted=wanted)
         require(principal, trial_id=request.path_params.get("trial_id", ""), roles=roles)
         request.state.principal = principal
         return principal
@@ -130,7 +142,7 @@ async def participant_only(
     request: Request, credentials: Credentials, container: ContainerDep
 ) -> TokenHolder:
     """A dependency that lets through a valid participant token only (the /v1/me routes)."""
-    principal = await authenticate(request, credentials, container)
+    principal = await authenticate(request, credentials, container, wanted="participant token")
     if principal.role != "participant":
         raise Forbidden(
             f"a {principal.credential} may not do this: /v1/me is a participant's own, "
