@@ -9,6 +9,7 @@ with them (tests/integration/test_openapi_document.py).
 from __future__ import annotations
 
 import re
+import warnings
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -21,6 +22,7 @@ from pydantic import (
     WithJsonSchema,
     model_validator,
 )
+from pydantic.warnings import UnsupportedFieldAttributeWarning
 from pydantic_core import PydanticCustomError
 
 from domain.addresses import address_problem, split_address
@@ -83,7 +85,27 @@ QueryTimestamp = Annotated[
 ]
 
 
-class Strict(BaseModel):
+# FastAPI makes a route's combined body field from an annotation that carries the alias
+# "body", and silences pydantic's warning about it while it makes the field's adapter
+# (`fastapi._compat.v2.ModelField`). With the models deferred, that adapter is built later,
+# on the route's first request: the same warning is silenced for the same field.
+warnings.filterwarnings(
+    "ignore",
+    message=r"The 'alias' attribute with value 'body' was provided to the `Field\(\)` function",
+    category=UnsupportedFieldAttributeWarning,
+)
+
+
+class Model(BaseModel):
+    """Every model of the API: built on first use, not at import (``defer_build``), so a cold
+    start builds only the models of the routes it serves; FastAPI's adapters for a route's
+    body and responses defer with them (pydantic reads the model's config through
+    ``Annotated``). ``/openapi.json`` builds them all."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class Strict(Model):
     model_config = ConfigDict(extra="forbid")
 
 
@@ -98,7 +120,7 @@ def example(body: dict[str, Any]) -> ConfigDict:
 # -- refusals (RFC 9457 problem+json) -------------------------------------------------------
 
 
-class FieldError(BaseModel):
+class FieldError(Model):
     """One bad field of a refused request."""
 
     loc: list[str | int] = Field(
@@ -109,7 +131,7 @@ class FieldError(BaseModel):
     type: str = Field(description="a stable code for the kind of error", examples=["out_of_range"])
 
 
-class Problem(BaseModel):
+class Problem(Model):
     """Every refusal: application/problem+json (RFC 9457)."""
 
     type: str = Field(examples=["urn:cmt-collect:problem:validation-failed"])
@@ -122,7 +144,7 @@ class Problem(BaseModel):
     )
 
 
-class Health(BaseModel):
+class Health(Model):
     status: Literal["ok"]
 
 
@@ -266,17 +288,17 @@ class TrialPatch(Strict):
     alert_rules: AlertRules | None = None
 
 
-class ComparisonOut(BaseModel):
+class ComparisonOut(Model):
     pre: str
     post: str
 
 
-class TimingOut(BaseModel):
+class TimingOut(Model):
     offset_days: int
     window_days: int
 
 
-class ProtocolOut(BaseModel):
+class ProtocolOut(Model):
     timepoints: list[str]
     schedule: dict[str, list[str]]
     comparison: ComparisonOut
@@ -285,13 +307,13 @@ class ProtocolOut(BaseModel):
     )
 
 
-class AlertRuleOut(BaseModel):
+class AlertRuleOut(Model):
     instrument: str
     item: int
     at_least: int
 
 
-class TrialOut(BaseModel):
+class TrialOut(Model):
     trial_id: str
     title: str
     coordinator_emails: list[str]
@@ -311,7 +333,7 @@ class ApiKeyIn(Strict):
     )
 
 
-class ApiKeyOut(BaseModel):
+class ApiKeyOut(Model):
     api_key: str = Field(description="shown once; only its hash is stored")
     key_id: str
     role: str
@@ -319,7 +341,7 @@ class ApiKeyOut(BaseModel):
     expires_at: str | None = None
 
 
-class ApiKeyInfo(BaseModel):
+class ApiKeyInfo(Model):
     """A key as the admin sees it: never the key itself."""
 
     key_id: str
@@ -331,7 +353,7 @@ class ApiKeyInfo(BaseModel):
     revoked_at: str | None
 
 
-class ApiKeyPage(BaseModel):
+class ApiKeyPage(Model):
     trial_id: str
     api_keys: list[ApiKeyInfo]
     next_cursor: str | None
@@ -350,7 +372,7 @@ class StatusIn(Strict):
     reason: Annotated[str, StringConstraints(max_length=500)] | None = None
 
 
-class ParticipantOut(BaseModel):
+class ParticipantOut(Model):
     trial_id: str
     participant_id: str
     status: str
@@ -362,7 +384,7 @@ class ParticipantOut(BaseModel):
 SlotState = Literal["upcoming", "due", "done", "missed"]
 
 
-class ScheduledSlotOut(BaseModel):
+class ScheduledSlotOut(Model):
     """One scheduled instrument x timepoint, its window and where it stands now."""
 
     instrument: str
@@ -431,13 +453,13 @@ class SubmissionIn(Strict):
     supersedes: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
 
 
-class SubmissionAccepted(BaseModel):
+class SubmissionAccepted(Model):
     submission_id: str
     received_at: str
     status: Literal["accepted"]
 
 
-class AuditEventOut(BaseModel):
+class AuditEventOut(Model):
     at: str
     event_id: str
     key_id: str
@@ -446,13 +468,13 @@ class AuditEventOut(BaseModel):
     targets: dict[str, str]
 
 
-class AuditPage(BaseModel):
+class AuditPage(Model):
     trial_id: str
     events: list[AuditEventOut]
     next_cursor: str | None
 
 
-class Erased(BaseModel):
+class Erased(Model):
     trial_id: str
     participant_id: str
     submissions_deleted: int
@@ -475,7 +497,7 @@ class Erased(BaseModel):
     )
 
 
-class ParticipantList(BaseModel):
+class ParticipantList(Model):
     trial_id: str
     participants: list[ParticipantProgress] = Field(description="in participant-code order")
     next_cursor: str | None
@@ -484,13 +506,13 @@ class ParticipantList(BaseModel):
 # -- the instrument catalogue (domain.instruments.instrument_to_dict) -----------------------
 
 
-class BandOut(BaseModel):
+class BandOut(Model):
     min: int
     max: int
     label: str
 
 
-class SubscaleOut(BaseModel):
+class SubscaleOut(Model):
     id: str
     label: str
     items: list[int] = Field(description="item numbers (1-based, printed order)")
@@ -501,13 +523,13 @@ class SubscaleOut(BaseModel):
     improvement: Improvement = Field(description="which way scores move when people improve")
 
 
-class FormOptionOut(BaseModel):
+class FormOptionOut(Model):
     code: str
     label: str
     score: int
 
 
-class FormItemOut(BaseModel):
+class FormItemOut(Model):
     """An answerable item; fields that do not apply to its type are null (options empty)."""
 
     link_id: str
@@ -521,7 +543,7 @@ class FormItemOut(BaseModel):
     max_length: int | None
 
 
-class FormOut(BaseModel):
+class FormOut(Model):
     """The form a front end renders: every answerable item in display order."""
 
     instrument: str
@@ -534,7 +556,7 @@ class FormOut(BaseModel):
     items: list[FormItemOut]
 
 
-class InstrumentOut(BaseModel):
+class InstrumentOut(Model):
     """One instrument definition (no licensed item wording)."""
 
     id: str
@@ -558,14 +580,14 @@ class InstrumentOut(BaseModel):
     form: FormOut
 
 
-class InstrumentCatalogue(BaseModel):
+class InstrumentCatalogue(Model):
     instruments: list[InstrumentOut] = Field(description="the current version of each")
 
 
 # -- results: scores, summary, codebook, alerts (services.reads) -----------------------------
 
 
-class SubscaleScoreOut(BaseModel):
+class SubscaleScoreOut(Model):
     score: float | None = Field(description="null when too many items were skipped")
     prorated: bool
     items_answered: int
@@ -574,7 +596,7 @@ class SubscaleScoreOut(BaseModel):
     band: str | None
 
 
-class ScoredSubmission(BaseModel):
+class ScoredSubmission(Model):
     submission_id: str
     instrument: str
     instrument_version: str
@@ -588,25 +610,25 @@ class ScoredSubmission(BaseModel):
     scores: dict[str, SubscaleScoreOut] = Field(description="subscale id -> score")
 
 
-class TimepointScores(BaseModel):
+class TimepointScores(Model):
     timepoint: str
     submissions: list[ScoredSubmission]
 
 
-class ParticipantScores(BaseModel):
+class ParticipantScores(Model):
     trial_id: str
     participant_id: str
     timepoints: list[TimepointScores] = Field(description="in protocol order")
 
 
-class Enrolment(BaseModel):
+class Enrolment(Model):
     active: int
     withdrawn: int
     completed: int
     total: int
 
 
-class AggregateOut(BaseModel):
+class AggregateOut(Model):
     instrument: str
     timepoint: str
     subscale: str
@@ -615,7 +637,7 @@ class AggregateOut(BaseModel):
     sd: float | None = Field(description="sample SD (n - 1); null below 2 scores")
 
 
-class DiaryAdherence(BaseModel):
+class DiaryAdherence(Model):
     participant_id: str
     status: str
     weeks_submitted: int
@@ -623,7 +645,7 @@ class DiaryAdherence(BaseModel):
     adherence: float | None = Field(description="submitted / due (at most 1); null if none due")
 
 
-class Summary(BaseModel):
+class Summary(Model):
     trial_id: str
     generated_at: str
     enrolment: Enrolment
@@ -631,12 +653,12 @@ class Summary(BaseModel):
     diary_adherence: list[DiaryAdherence]
 
 
-class ValueLabel(BaseModel):
+class ValueLabel(Model):
     value: int | str = Field(description="a value as it stands in the CSV")
     label: str
 
 
-class CodebookColumn(BaseModel):
+class CodebookColumn(Model):
     name: str
     label: str
     type: Literal["string", "integer", "number", "datetime", "boolean"]
@@ -652,13 +674,13 @@ class CodebookColumn(BaseModel):
     )
 
 
-class Codebook(BaseModel):
+class Codebook(Model):
     trial_id: str
     layout: Literal["long", "wide"]
     columns: list[CodebookColumn] = Field(description="in header order")
 
 
-class AlertOut(BaseModel):
+class AlertOut(Model):
     participant_id: str
     submission_id: str
     instrument: str
@@ -673,7 +695,7 @@ class AlertOut(BaseModel):
     )
 
 
-class AlertLog(BaseModel):
+class AlertLog(Model):
     trial_id: str
     alerts: list[AlertOut] = Field(
         description="by participant, then in the order their submissions arrived"
@@ -713,7 +735,7 @@ class ExportIn(Strict):
         return self
 
 
-class JobFileOut(BaseModel):
+class JobFileOut(Model):
     name: str = Field(description="the file's name (a download saves as it)")
     content_type: str
     size: int | None = Field(description="bytes; null where the report function wrote it")
@@ -721,7 +743,7 @@ class JobFileOut(BaseModel):
     url_expires_at: str = Field(description="at most 15 minutes after this answer")
 
 
-class JobOut(BaseModel):
+class JobOut(Model):
     trial_id: str
     status: Literal["running", "ready", "failed"]
     created_at: str
@@ -747,7 +769,7 @@ class ExportJob(JobOut):
     deidentified: bool
 
 
-class ExportJobPage(BaseModel):
+class ExportJobPage(Model):
     trial_id: str
     exports: list[ExportJob] = Field(description="newest first; `files` only on GET by id")
     next_cursor: str | None = Field(description="the next page's `cursor`; null on the last")
@@ -763,13 +785,13 @@ class ReportJob(JobOut):
 # -- the pre/post report (domain.report.build_report, rendered by services.prepost.to_json) ---
 
 
-class Descriptives(BaseModel):
+class Descriptives(Model):
     mean: float | None
     sd: float | None
     median: float | None
 
 
-class WilcoxonOut(BaseModel):
+class WilcoxonOut(Model):
     n_nonzero: int
     t: float | None = Field(description="the smaller rank sum")
     w_plus: float | None
@@ -780,19 +802,19 @@ class WilcoxonOut(BaseModel):
     p_method_primary: PMethod | None = Field(description="which p the report leads with")
 
 
-class EffectSizes(BaseModel):
+class EffectSizes(Model):
     r_pairs: float | None
     r_observations: float | None
     rank_biserial: float | None
 
 
-class RciOut(BaseModel):
+class RciOut(Model):
     participant_id: str
     rci: float
     category: ChangeCategory
 
 
-class ReliableChange(BaseModel):
+class ReliableChange(Model):
     """Jacobson & Truax's reliable change, on a published basis or the trial's sample."""
 
     basis: Literal["published", "sample"]
@@ -814,12 +836,12 @@ class ReliableChange(BaseModel):
     participants: list[RciOut]
 
 
-class Exclusion(BaseModel):
+class Exclusion(Model):
     participant_id: str
     reason: str
 
 
-class Sensitivity(BaseModel):
+class Sensitivity(Model):
     """The same statistics over all available pairs, withdrawn participants included."""
 
     population: str
@@ -836,7 +858,7 @@ class Sensitivity(BaseModel):
     prorated_pairs: int
 
 
-class ReportResult(BaseModel):
+class ReportResult(Model):
     """One instrument × subscale; statistics null (and `reason` set) when not computable."""
 
     instrument: str
@@ -858,14 +880,14 @@ class ReportResult(BaseModel):
     sensitivity: Sensitivity
 
 
-class ReportParticipants(BaseModel):
+class ReportParticipants(Model):
     enrolled: int
     withdrawn: int
     completed: int = Field(description="not withdrawn, and pairable on a compared instrument")
     active: int
 
 
-class ReportArtifacts(BaseModel):
+class ReportArtifacts(Model):
     """Where the report was published (S3 URIs)."""
 
     json_: str = Field(alias="json")
@@ -874,7 +896,7 @@ class ReportArtifacts(BaseModel):
     figures: dict[str, str] = Field(description="instrument id -> SVG figure")
 
 
-class PrePostReport(BaseModel):
+class PrePostReport(Model):
     """The pre/post report (API.md, "The pre/post report" and its v1.1 fields)."""
 
     trial_id: str
@@ -890,7 +912,7 @@ class PrePostReport(BaseModel):
 # -- participant access (services.access) ----------------------------------------------------
 
 
-class AccessCodeOut(BaseModel):
+class AccessCodeOut(Model):
     code: str = Field(
         description="shown once: 12 symbols (60 random bits) as XXXX-XXXX-XXXX; case, spaces "
         "and hyphens do not matter"
@@ -906,7 +928,7 @@ class ExchangeIn(Strict):
     code: Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
-class ExchangeOut(BaseModel):
+class ExchangeOut(Model):
     participant_token: str = Field(
         description="shown once; send it as `Authorization: Bearer <token>`"
     )
@@ -917,7 +939,7 @@ class ExchangeOut(BaseModel):
     )
 
 
-class MeOut(BaseModel):
+class MeOut(Model):
     """What a participant sees of their trial: its title, their status and schedule."""
 
     trial_id: str
@@ -927,12 +949,12 @@ class MeOut(BaseModel):
     schedule: list[ScheduledSlotOut] = Field(description="in timepoint order, then instrument")
 
 
-class TokenEnded(BaseModel):
+class TokenEnded(Model):
     token_id: str
     ended: Literal[True]
 
 
-class TokensRevoked(BaseModel):
+class TokensRevoked(Model):
     trial_id: str
     participant_id: str
     tokens_revoked: int = Field(description="participant tokens that were valid until now")
@@ -970,7 +992,7 @@ _INSTRUMENT_TEXTS_SCHEMA: dict[str, Any] = {
 }
 
 
-class InstrumentTextsIn(BaseModel):
+class InstrumentTextsIn(Model):
     """The wording a trial is licensed to use for one instrument, checked as a whole on the
     server so that every problem is named at once (`domain.forms.parse_instrument_texts`)."""
 
@@ -991,7 +1013,7 @@ class InstrumentTextsIn(BaseModel):
     )
 
 
-class InstrumentTextsOut(BaseModel):
+class InstrumentTextsOut(Model):
     trial_id: str
     instrument: str
     instrument_version: str
@@ -999,7 +1021,7 @@ class InstrumentTextsOut(BaseModel):
     form: FormOut = Field(description="the trial's form with the wording (source: trial)")
 
 
-class _Fhir(BaseModel):
+class _Fhir(Model):
     """A FHIR R4 resource as JSON: only its main elements are described here."""
 
     model_config = ConfigDict(extra="allow")

@@ -28,17 +28,20 @@ from __future__ import annotations
 import contextlib
 import json
 import random
-import sqlite3
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from domain.jobs import ExportFormat
 from domain.submissions import ScoreRecord, SubmissionRecord
 from domain.trial import Participant, StudyProtocol, natural_key
 from services import export_csv, export_syntax
 from services.clock import iso
+
+if TYPE_CHECKING:
+    import sqlite3
 
 __all__ = [
     "MAX_SHIFT_WEEKS",
@@ -278,6 +281,8 @@ def _csv_by_participant(
     free_text: bool,
     deidentify: Callable[[Participation], Participation] | None,
 ) -> Iterator[bytes]:
+    import sqlite3  # the job function's only (the API's cold start does without it)
+
     by_id = {p.participant_id: p for p in participants}
     with contextlib.closing(sqlite3.connect("")) as db:
         db.execute("CREATE TABLE parts (participant TEXT PRIMARY KEY, csv BLOB)")
