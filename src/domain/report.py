@@ -87,7 +87,7 @@ from domain.statistics import (
     reliable_change_counts,
     reliable_change_index,
 )
-from domain.submissions import ScoreRecord, newest_counting
+from domain.submissions import ScoreRecord, by_participant, newest_counting
 from domain.trial import Comparison, Participant, StudyProtocol, natural_key
 
 __all__ = [
@@ -486,14 +486,7 @@ def build_report_from_groups(
     subscales = [(instrument, sub) for instrument in instruments for sub in instrument.subscales]
     instrument_ids = [instrument.id for instrument in instruments]
     judged: dict[str, _Judged] = {}
-    seen: set[str] = set()
-    for group in score_groups:
-        if not group:
-            continue
-        pid = group[0].participant_id
-        if pid in seen:
-            raise ValueError(f"the scores of {pid} came in more than one group")
-        seen.add(pid)
+    for pid, group in by_participant(score_groups):
         participant = by_id.get(pid)
         if participant is not None:
             judged[pid] = _judge(

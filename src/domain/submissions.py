@@ -7,7 +7,7 @@ instrument, version, timepoint, correction number and times they share.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from domain.scoring import SubscaleScore
@@ -18,6 +18,7 @@ __all__ = [
     "ScoreRecord",
     "SubmissionInfo",
     "SubmissionRecord",
+    "by_participant",
     "newest_counting",
 ]
 
@@ -87,6 +88,29 @@ def newest_counting(
         if current is None or record.seq > current.seq:
             best[key] = record
     return best
+
+
+def by_participant(
+    score_groups: Iterable[Sequence[ScoreRecord]],
+) -> Iterator[tuple[str, Sequence[ScoreRecord]]]:
+    """Each non-empty group of scores with its participant's id, refusing a participant met
+    in a second group (a reader that takes a trial one participant at a time relies on
+    seeing each participant's scores together).
+
+    Raises
+    ------
+    ValueError
+        When a participant's scores come in more than one group.
+    """
+    seen: set[str] = set()
+    for group in score_groups:
+        if not group:
+            continue
+        pid = group[0].participant_id
+        if pid in seen:
+            raise ValueError(f"the scores of {pid} came in more than one group")
+        seen.add(pid)
+        yield pid, group
 
 
 @dataclass(frozen=True, kw_only=True)

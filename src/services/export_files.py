@@ -35,7 +35,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from domain.jobs import ExportFormat
-from domain.submissions import ScoreRecord, SubmissionRecord
+from domain.submissions import ScoreRecord, SubmissionRecord, by_participant
 from domain.trial import Participant, StudyProtocol, natural_key
 from services import export_csv, export_syntax
 from services.clock import iso
@@ -309,12 +309,7 @@ def _csv_by_participant(
             )
 
         seen: set[str] = set()
-        for group in score_groups:
-            if not group:
-                continue
-            pid = group[0].participant_id
-            if pid in seen:
-                raise ValueError(f"the scores of {pid} came in more than one group")
+        for pid, group in by_participant(score_groups):
             seen.add(pid)
             part = Participation(
                 participant=by_id.get(pid),
