@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -260,6 +260,19 @@ def parse_alert_rules(
     return tuple(rules), problems
 
 
+@dataclass(frozen=True, slots=True)
+class _Assessed:
+    """A trial as a request would leave it, before it is stored, and what is wrong with it."""
+
+    trial_id: str
+    existing: Trial | None
+    title: str
+    coordinator_emails: tuple[str, ...]
+    protocol: StudyProtocol
+    alert_rules: tuple[AlertRule, ...]
+    problems: list[Problem]
+
+
 class TrialService:
     def __init__(self, store: TrialStore, clock: Clock, cache_seconds: float = 30.0) -> None:
         self.store = store
@@ -275,81 +288,89 @@ class TrialService:
         left out is a 422, never a silent default.
         """
         existing = self.store.get_trial(trial_id)
-        missing = [
-            Problem(
-                (name,),
-                f"required: PUT replaces trial {trial_id} as a whole, so send every field "
-                f"({', '.join(TRIAL_FIELDS)}), or PATCH to change some",
-                "missing",
-            )
-            for name in (data.missing() if existing is not None else ())
-        ]
-        protocol, problems = parse_protocol(data.protocol)
-        rules, rule_problems = parse_alert_rules(data.alert_rules)
-        if data.alert_rules is None:
-            # the default rule applies only where its instrument is scheduled
-            rules = tuple(r for r in rules if r.instrument in protocol.schedule)
-        trial = self._stamped(
-            trial_id,
-            existing,
-            title=str(data.title),
-            coordinator_emails=tuple(data.coordinator_emails or ()),
-            protocol=protocol,
-            alert_rules=rules,
-            problems=missing + problems + rule_problems,
-        )
+        trial = self._stored(self._assess(trial_id, existing, data, replacing=True))
         return trial, existing is None
 
     def patch(self, trial_id: str, data: TrialInput) -> Trial:
         """Change only the fields sent; the whole trial must still be valid."""
         existing = self.get(trial_id)
-        if not [name for name in TRIAL_FIELDS if getattr(data, name) is not None]:
-            raise ValidationFailed(
-                [Problem(("body",), f"send at least one of {', '.join(TRIAL_FIELDS)}", "empty")]
-            )
-        problems: list[Problem] = []
-        protocol, rules = existing.protocol, existing.alert_rules
-        if data.protocol is not None:
-            protocol, problems = parse_protocol(data.protocol)
-        if data.alert_rules is not None:
-            rules, rule_problems = parse_alert_rules(data.alert_rules)
-            problems += rule_problems
-        return self._stamped(
-            trial_id,
-            existing,
-            title=existing.title if data.title is None else data.title,
-            coordinator_emails=tuple(
-                existing.coordinator_emails
-                if data.coordinator_emails is None
-                else data.coordinator_emails
-            ),
-            protocol=protocol,
-            alert_rules=rules,
-            problems=problems,
-        )
+        return self._stored(self._assess(trial_id, existing, data, replacing=False))
 
-    def _stamped(
+    def problems(
+        self, trial_id: str, data: TrialInput, *, skip: Collection[str], replacing: bool
+    ) -> list[Problem]:
+        """What `put` (`replacing`) or `patch` would refuse in a body, leaving out `skip`.
+
+        For a body whose `skip` fields the API's schema refused (they are None in `data`),
+        so that one answer names every bad field: those fields, and the checks across fields
+        that involve one of them, are not looked at. Nothing is stored.
+        """
+        existing = self.store.get_trial(trial_id)
+        if existing is None and not replacing:
+            return []  # no trial to change: the 404 comes once the body is right
+        return self._assess(trial_id, existing, data, replacing=replacing, skip=skip).problems
+
+    def _assess(
         self,
         trial_id: str,
         existing: Trial | None,
+        data: TrialInput,
         *,
-        title: str,
-        coordinator_emails: tuple[str, ...],
-        protocol: StudyProtocol,
-        alert_rules: tuple[AlertRule, ...],
-        problems: list[Problem],
-    ) -> Trial:
-        """Check the trial as a whole, then store it (created_at kept, updated_at now)."""
-        problems = [Problem(("body", *p.loc), p.msg, p.type) for p in problems]
-        for instrument in sorted({r.instrument for r in alert_rules} - set(protocol.schedule)):
-            problems.append(
-                Problem(
-                    ("body", "alert_rules"),
-                    f"{instrument} is not in the protocol's schedule",
-                    "not_scheduled",
+        replacing: bool,
+        skip: Collection[str] = (),
+    ) -> _Assessed:
+        """The trial a PUT (`replacing`) or PATCH would store, and every problem with it."""
+        problems: list[Problem] = []
+        if replacing:
+            if existing is not None:
+                problems += [
+                    Problem(
+                        (name,),
+                        f"required: PUT replaces trial {trial_id} as a whole, so send every "
+                        f"field ({', '.join(TRIAL_FIELDS)}), or PATCH to change some",
+                        "missing",
+                    )
+                    for name in data.missing()
+                    if name not in skip
+                ]
+            protocol, found = parse_protocol(data.protocol)
+            rules, rule_problems = parse_alert_rules(data.alert_rules)
+            if data.alert_rules is None:
+                # the default rule applies only where its instrument is scheduled
+                rules = tuple(r for r in rules if r.instrument in protocol.schedule)
+            title = str(data.title)
+            emails = tuple(data.coordinator_emails or ())
+            problems += found + rule_problems
+        else:
+            assert existing is not None
+            if not skip and not [name for name in TRIAL_FIELDS if getattr(data, name) is not None]:
+                problems.append(
+                    Problem((), f"send at least one of {', '.join(TRIAL_FIELDS)}", "empty")
                 )
+            protocol, rules = existing.protocol, existing.alert_rules
+            if data.protocol is not None:
+                protocol, found = parse_protocol(data.protocol)
+                problems += found
+            if data.alert_rules is not None:
+                rules, rule_problems = parse_alert_rules(data.alert_rules)
+                problems += rule_problems
+            title = existing.title if data.title is None else data.title
+            emails = tuple(
+                existing.coordinator_emails
+                if data.coordinator_emails is None
+                else data.coordinator_emails
             )
-        if alert_rules and not coordinator_emails:
+        problems = [Problem(("body", *p.loc), p.msg, p.type) for p in problems]
+        if not {"protocol", "alert_rules"} & set(skip):
+            for instrument in sorted({r.instrument for r in rules} - set(protocol.schedule)):
+                problems.append(
+                    Problem(
+                        ("body", "alert_rules"),
+                        f"{instrument} is not in the protocol's schedule",
+                        "not_scheduled",
+                    )
+                )
+        if rules and not emails and not {"alert_rules", "coordinator_emails"} & set(skip):
             problems.append(
                 Problem(
                     ("body", "coordinator_emails"),
@@ -358,20 +379,33 @@ class TrialService:
                     "no_recipient",
                 )
             )
-        if problems:
-            raise ValidationFailed(problems)
-        now = iso(self.clock())
-        trial = Trial(
+        return _Assessed(
             trial_id=trial_id,
+            existing=existing,
             title=title,
-            coordinator_emails=coordinator_emails,
+            coordinator_emails=emails,
             protocol=protocol,
-            alert_rules=alert_rules,
+            alert_rules=rules,
+            problems=problems,
+        )
+
+    def _stored(self, assessed: _Assessed) -> Trial:
+        """Store an assessed trial (created_at kept, updated_at now), or refuse it whole."""
+        if assessed.problems:
+            raise ValidationFailed(assessed.problems)
+        now = iso(self.clock())
+        existing = assessed.existing
+        trial = Trial(
+            trial_id=assessed.trial_id,
+            title=assessed.title,
+            coordinator_emails=assessed.coordinator_emails,
+            protocol=assessed.protocol,
+            alert_rules=assessed.alert_rules,
             created_at=existing.created_at if existing else now,
             updated_at=now,
         )
         self.store.put_trial(trial)
-        self._cache.pop(trial_id, None)
+        self._cache.pop(trial.trial_id, None)
         return trial
 
     def list_all(self) -> list[Trial]:

@@ -327,7 +327,16 @@ def test_an_invalid_trial_definition_names_every_bad_field(world: World) -> None
         },
     )
     body = assert_problem(r, 422)
-    assert ["body", "coordinator_emails", 0] in locs(body)
+    # the schema's refusal of the address and the service's of the rest, in one answer: the
+    # protocol, and the alert rules a replacement of the existing trial must send
+    assert sorted(map(tuple, locs(body))) == [
+        ("body", "alert_rules"),
+        ("body", "coordinator_emails", 0),
+        ("body", "protocol", "comparison", "post"),
+        ("body", "protocol", "schedule", "bdi"),
+        ("body", "protocol", "schedule", "hads", 1),
+        ("body", "protocol", "timing", "pre"),
+    ]
     r = world.client.put(
         "/v1/trials/cmt-pilot",
         headers=world.keys.admin,
@@ -351,6 +360,53 @@ def test_an_invalid_trial_definition_names_every_bad_field(world: World) -> None
         ["alert_rules", 0, "at_least"],
     ):
         assert any(loc[-len(expected) :] == expected for loc in found), (expected, found)
+    assert world.snapshot() == before
+
+
+def test_a_trial_body_the_schema_refuses_in_part_is_checked_whole_by_the_service(
+    world: World,
+) -> None:
+    """Schema refusals and the service's (timing, rules, fields a replacement must send) at once."""
+    before = world.snapshot()
+    protocol = {
+        "timepoints": ["baseline", "week-4"],
+        "schedule": {"hads": ["baseline", "week-4"]},
+        "comparison": {"pre": "baseline", "post": "week-4"},
+    }
+    # replacing the existing trial: the title is refused by the schema; the protocol leaves
+    # baseline without a timing; alert_rules is missing, which a replacement must send
+    r = world.client.put(
+        "/v1/trials/cmt-pilot",
+        headers=world.keys.admin,
+        json={"title": "", "coordinator_emails": ["c@example.org"], "protocol": protocol},
+    )
+    errors = {(tuple(e["loc"]), e["type"]) for e in assert_problem(r, 422)["errors"]}
+    assert {loc for loc, _ in errors} == {
+        ("body", "title"),
+        ("body", "alert_rules"),
+        ("body", "protocol", "timing", "baseline"),
+    }
+    assert (("body", "protocol", "timing", "baseline"), "missing_timing") in errors
+    assert (("body", "alert_rules"), "missing") in errors
+    # a change: a rule the schema refuses (an item that is not a number) beside a protocol the service
+    # refuses; the check across the two (is the rule's instrument scheduled?) is left out
+    r = world.client.patch(
+        "/v1/trials/cmt-pilot",
+        headers=world.keys.admin,
+        json={
+            "protocol": protocol,
+            "alert_rules": [{"instrument": "fscrs", "item": "nine", "at_least": 1}],
+        },
+    )
+    found = {tuple(loc) for loc in locs(assert_problem(r, 422))}
+    assert found == {("body", "alert_rules", 0, "item"), ("body", "protocol", "timing", "baseline")}
+    # a change of a trial that does not exist: the schema's refusal alone (then the 404)
+    r = world.client.patch(
+        "/v1/trials/no-such-trial",
+        headers=world.keys.admin,
+        json={"title": "", "protocol": protocol},
+    )
+    assert {tuple(loc) for loc in locs(assert_problem(r, 422))} == {("body", "title")}
     assert world.snapshot() == before
 
 

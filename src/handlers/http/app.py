@@ -8,6 +8,7 @@ result; every refusal is problem+json (`handlers.api_errors`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -17,6 +18,7 @@ from pydantic.json_schema import models_json_schema
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from domain.errors import Problem
 from handlers import schemas
 from handlers.api_errors import (
     PROBLEM_SCHEMA,
@@ -68,6 +70,12 @@ ROUTERS = (
     exports,
     audit,
 )
+#: the service's checks of the fields a route's schema accepted, by the route's endpoint
+CONTENT_CHECKS: dict[Any, Callable[[Request, RequestValidationError, Container], list[Problem]]] = {
+    submissions.create_submission: submissions.content_problems,
+    trials.put_trial: trials.content_problems,
+    trials.patch_trial: trials.content_problems,
+}
 PARSE_ERROR = "There was an error parsing the body"  # FastAPI's 400 for unparsable bodies
 DESCRIPTION = (
     "Collection and analysis API for Compassionate Mind Training trials. Every error is "
@@ -143,10 +151,11 @@ def create_app(container: Container) -> FastAPI:
 async def refuse_invalid_request(request: Request, exc: Exception) -> Response:
     """Every bad field in one answer: the schema's, then the service's on the rest."""
     assert isinstance(exc, RequestValidationError)
+    check = CONTENT_CHECKS.get(getattr(request.scope.get("route"), "endpoint", None))
     try:
         await authorize_unparsed(request)
-        extra = await run_in_threadpool(
-            submissions.content_problems, request, exc, get_container(request)
+        extra = (
+            await run_in_threadpool(check, request, exc, get_container(request)) if check else []
         )
     except ServiceError as refused:
         return await service_error_response(request, refused)

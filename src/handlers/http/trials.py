@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Request, Response
+from fastapi.exceptions import RequestValidationError
 
 from domain.errors import BadCursor
+from domain.errors import Problem as DomainProblem
 from domain.schedule import effective_timing
 from domain.trial import ApiKey, Trial
 from handlers import schemas
-from handlers.api_errors import UnicodeCheckedRoute, problems
+from handlers.api_errors import UnicodeCheckedRoute, problems, request_validation_locs
 from handlers.http.dependencies import (
     Admin,
     ContainerDep,
@@ -21,7 +23,8 @@ from handlers.http.dependencies import (
     actor,
     bad_cursor,
 )
-from services.trials import TrialInput
+from handlers.wiring import Container
+from services.trials import TRIAL_FIELDS, TrialInput
 
 router = APIRouter(
     tags=["trials"],
@@ -206,3 +209,30 @@ def revoke_api_key(
         actor(principal), trial_id=trial_id, action="api_key.revoke", targets={"key_id": key_id}
     )
     return key_info(revoked)
+
+
+def content_problems(
+    request: Request, exc: RequestValidationError, container: Container
+) -> list[DomainProblem]:
+    """What the service finds wrong in the fields of a trial body the schema accepted.
+
+    A PUT or PATCH whose schema refused some fields is still checked by the service on the
+    others (its timing, its alert rules, the fields a replacement must send), so one answer
+    names every bad field.
+    """
+    route = request.scope.get("route")
+    endpoint = getattr(route, "endpoint", None)
+    body = exc.body
+    locs = request_validation_locs(exc)
+    if endpoint not in (put_trial, patch_trial) or not isinstance(body, dict):
+        return []
+    if any(loc[:1] == ["path"] or loc == ["body"] for loc in locs):
+        return []
+    refused = {str(loc[1]) for loc in locs if loc[:1] == ["body"] and len(loc) > 1}
+    readable = {name: body.get(name) for name in TRIAL_FIELDS if name not in refused}
+    return container.trials.problems(
+        request.path_params["trial_id"],
+        TrialInput(**readable),
+        skip=refused,
+        replacing=endpoint is put_trial,
+    )
