@@ -277,6 +277,17 @@ def summary_rows(outcomes: Mapping[str, Outcome]) -> list[list[str]]:
                 _yes(flag=c.meets_target),
             ]
         )
+        if c.shape is not None and c.shape_ratio is not None:
+            rows.append(
+                [
+                    "1. the contract's shape alone, doing nothing (reference)",
+                    f"{fmt_ms(c.shape.median)} (p95 {fmt_ms(c.shape.p95)})",
+                    f"minimal app: {fmt_ms(c.baseline.median)}",
+                    f"{c.shape_ratio:.2f}",
+                    "—",
+                    f"`handlers.api` is {c.api.median / c.shape.median:.2f}× it",
+                ]
+            )
         if c.api_no_bytecode and c.baseline_no_bytecode and c.ratio_no_bytecode is not None:
             rows.append(
                 [

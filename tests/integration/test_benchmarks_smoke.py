@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -66,5 +67,7 @@ def test_a_quick_benchmark_run_writes_every_section(tmp_path: pathlib.Path) -> N
     assert "Failed in this run" not in document
     # every measured figure carries its baseline's ratio; the summary table is printed too
     assert "Ratio of medians" in document
+    # the cold-start figure measures its second reference, the contract's shape, too
+    assert re.search(r"size alone is \*\*\d+\.\d\d×\*\* the minimal app", document)
     assert "| figure" in done.stdout
     assert "not built in a quick run" in document
