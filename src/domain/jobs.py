@@ -20,6 +20,7 @@ __all__ = [
     "JobFile",
     "JobKind",
     "JobStatus",
+    "default_layout",
 ]
 
 JobKind = Literal["export", "report"]
@@ -29,6 +30,12 @@ JOB_KINDS: tuple[JobKind, ...] = ("export", "report")
 EXPORT_FORMATS: tuple[ExportFormat, ...] = ("csv-long", "csv-wide", "spss", "stata", "r")
 #: formats that are a CSV plus a syntax file labelling it
 SYNTAX_FORMATS: tuple[ExportFormat, ...] = ("spss", "stata", "r")
+
+
+def default_layout(export_format: ExportFormat) -> str:
+    """csv-wide is wide; every other format is long unless asked otherwise."""
+    return "wide" if export_format == "csv-wide" else "long"
+
 
 #: `Job.error` of a job past its deadline
 TIMED_OUT = "timeout"

@@ -51,7 +51,6 @@ __all__ = [
     "Layout",
     "Participation",
     "build_export",
-    "default_layout",
 ]
 
 Layout = str  # "long" | "wide"
@@ -66,11 +65,6 @@ class ExportFile:
     name: str
     content_type: str
     chunks: Iterable[bytes]
-
-
-def default_layout(export_format: ExportFormat) -> Layout:
-    """csv-wide is wide; every other format is long unless asked otherwise."""
-    return "wide" if export_format == "csv-wide" else "long"
 
 
 def _parse(moment: str) -> datetime:

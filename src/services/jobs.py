@@ -46,9 +46,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from domain.jobs import ERASED, TIMED_OUT, ExportFormat, Job, JobFile, JobKind
+from domain.jobs import ERASED, TIMED_OUT, ExportFormat, Job, JobFile, JobKind, default_layout
 from domain.trial import Trial
-from services import export_files
 from services.audit import Actor, AuditLog
 from services.clock import Clock, iso, new_ulid
 from services.errors import NotFound, ServiceError
@@ -280,7 +279,7 @@ class JobService:
             kind="export",
             actor=actor,
             format=export_format,
-            layout=layout or export_files.default_layout(export_format),
+            layout=layout or default_layout(export_format),
             deidentified=deidentified,
         )
         self.audit.record(
@@ -443,6 +442,9 @@ class JobService:
         trial = self._trial(job)
         assert job.format is not None
         assert job.layout is not None
+        # the export's own modules (CSV, syntax files) load with the job, not with the API
+        from services import export_files
+
         built = export_files.build_export(
             trial_id=trial.trial_id,
             protocol=trial.protocol,

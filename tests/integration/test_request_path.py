@@ -161,9 +161,12 @@ def test_the_api_function_starts_without_the_modules_of_other_functions_and_rare
     top_level = {name.split(".")[0] for name in imported}
     # sqlite3: the export job's spool
     assert not {"email_validator", "jinja2", "numpy", "scipy", "sqlite3"} & top_level
-    # the stream's scoring and e-mails, the report's statistics and figures
+    # the stream's scoring and e-mails, the report's statistics and figures, the export
+    # job's files
     assert (
         not {
+            "services.export_files",
+            "services.export_syntax",
             "services.score_submission",
             "services.mail_render",
             "services.weekly",
