@@ -23,6 +23,7 @@ import argparse
 import datetime as dt
 import os
 import pathlib
+import re
 import sys
 import time
 import traceback
@@ -256,10 +257,20 @@ def _yes(*, flag: bool) -> str:
     return "yes" if flag else "**NO**"
 
 
-def summary_rows(outcomes: Mapping[str, Outcome]) -> list[list[str]]:
+def summary_rows(
+    outcomes: Mapping[str, Outcome], kept: Mapping[str, list[list[str]]] | None = None
+) -> list[list[str]]:
+    """The summary table's rows; a figure not run (--only) keeps its `kept` rows, marked."""
     rows: list[list[str]] = []
 
     def unavailable(figure: str, outcome: Outcome) -> None:
+        numbers = re.findall(r"\d+", figure.split(" ")[0])
+        earlier = [row for n in numbers for row in (kept or {}).get(n, [])]
+        if outcome.skipped == "not selected (--only)" and earlier:
+            for row in earlier:
+                label = row[0] if row[0].endswith(KEPT_ROW) else row[0] + KEPT_ROW
+                rows.append([label, *row[1:]])
+            return
         state = "failed" if outcome.error else f"skipped: {outcome.skipped}"
         rows.append([figure, state, "", "", "", ""])
 
@@ -480,7 +491,25 @@ def previous_sections(document: str) -> dict[str, str]:
     return sections
 
 
-KEPT = "Not measured in this run (--only); kept from the previous document:"
+KEPT = "Not measured in this run (--only); kept from the previous document"
+KEPT_ROW = " (kept)"
+
+
+def previous_code(document: str) -> str | None:
+    """What an earlier document says it measured (its `code measured` row)."""
+    match = re.search(r"^\| code measured \| (.+?) \|$", document, re.MULTILINE)
+    return match.group(1) if match else None
+
+
+def previous_summary_rows(document: str) -> dict[str, list[list[str]]]:
+    """The rows of an earlier document's summary table, by figure number ("1" to "7")."""
+    rows: dict[str, list[list[str]]] = {}
+    for line in previous_sections(document).get("## Summary", "").splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        number = re.match(r"(\d+)\.", cells[0]) if line.startswith("|") else None
+        if number and len(cells) == len(SUMMARY_HEADERS) and "not selected" not in cells[1]:
+            rows.setdefault(number.group(1), []).append(cells)
+    return rows
 
 
 def render_markdown(
@@ -491,6 +520,15 @@ def render_markdown(
     previous: Mapping[str, str] | None = None,
 ) -> str:
     started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    previous_rows = previous_summary_rows(
+        "\n".join(f"{title}\n{text}" for title, text in (previous or {}).items())
+    )
+    kept_note = (
+        f"\nRows marked {KEPT_ROW.strip()} are figures not run this time (--only), kept from "
+        "the previous document with their sections.\n"
+        if any(o.skipped == "not selected (--only)" for o in outcomes.values()) and previous_rows
+        else ""
+    )
     machine_rows = "\n".join(f"| {k} | {v} |" for k, v in machine.items())
     sections = [
         (SECTION_TITLES["cold"], _section_body(outcomes["cold"], lambda r: r.section())),
@@ -520,6 +558,7 @@ def render_markdown(
         ),
     ]
     previous = previous or {}
+    code = previous_code("\n".join(previous.values()))
     kept = []
     for title, text in sections:
         figure = next(k for k, v in SECTION_TITLES.items() if v == title)
@@ -530,7 +569,8 @@ def render_markdown(
             and old
             and "Not measured in this run" not in old.splitlines()[0]
         ):
-            kept.append((title, f"{KEPT}\n\n{old.removeprefix(KEPT).strip()}\n"))
+            where = f" (code measured there: {code})" if code else ""
+            kept.append((title, f"{KEPT}{where}:\n\n{old.strip()}\n"))
         elif outcome.skipped == "not selected (--only)" and old.startswith(KEPT):
             kept.append((title, old))
         else:
@@ -555,8 +595,8 @@ so DynamoDB round trips here cost a few milliseconds of moto's Python, not a net
 
 ## Summary
 
-{markdown_table(SUMMARY_HEADERS, summary_rows(outcomes))}
-
+{markdown_table(SUMMARY_HEADERS, summary_rows(outcomes, previous_rows))}
+{kept_note}
 {body}"""
 
 
