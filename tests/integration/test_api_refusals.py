@@ -388,8 +388,9 @@ def test_a_trial_body_the_schema_refuses_in_part_is_checked_whole_by_the_service
     }
     assert (("body", "protocol", "timing", "baseline"), "missing_timing") in errors
     assert (("body", "alert_rules"), "missing") in errors
-    # a change: a rule the schema refuses (an item that is not a number) beside a protocol the service
-    # refuses; the check across the two (is the rule's instrument scheduled?) is left out
+    # a change: a rule the schema refuses (an item that is not a number) beside a protocol
+    # the service refuses; the check across the two (is the rule's instrument scheduled?) is
+    # left out
     r = world.client.patch(
         "/v1/trials/cmt-pilot",
         headers=world.keys.admin,

@@ -8,6 +8,7 @@ created by moto's CloudFormation.
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
 import os
 import re
@@ -307,10 +308,38 @@ def test_translated_template_lints_clean_so_it_has_no_circular_dependency(
 ) -> None:
     # cfn-lint checks the SAM template against SAM schemas without running the transform, so a
     # reference cycle that only appears after it (E3004) is caught here.
-    from cfnlint.api import lint
+    from cfnlint.api import ManualArgs, lint
 
-    matches = lint(json.dumps(translated), regions=[REGION])
+    config = ManualArgs(regions=[REGION], ignore_checks=_cfn_lint_ignored())
+    matches = lint(json.dumps(translated), config=config)
     assert [str(match) for match in matches] == []
+
+
+def _cfn_lint_ignored() -> list[str]:
+    """The checks `.cfnlintrc.yaml` turns off (the runtime lifecycle's, which read the date)."""
+    import yaml
+
+    ignored = yaml.safe_load((REPO / ".cfnlintrc.yaml").read_text(encoding="utf-8"))
+    return list(ignored["ignore_checks"])
+
+
+#: the day the template's runtime was last checked against AWS's lifecycle (docs/OPERATIONS.md)
+RUNTIME_REVIEWED = dt.date(2026, 12, 1)
+
+
+def test_the_runtime_has_a_year_of_support_left_at_its_review_date() -> None:
+    """cfn-lint's lifecycle table at a fixed date, since its own rules read today's date."""
+    from cfnlint.data import AdditionalSpecs
+    from cfnlint.helpers import load_resource
+
+    assert _cfn_lint_ignored() == ["E2531", "E2533", "W2531"]  # only the lifecycle rules
+    runtime = load_template()["Globals"]["Function"]["Runtime"]
+    lifecycle = load_resource(AdditionalSpecs, "LmbdRuntimeLifecycle.json")
+    assert "python3.8" in lifecycle  # the table is cfn-lint's real one, not an empty lookup
+    dates = lifecycle.get(runtime)
+    if dates is not None:  # a runtime the table does not list has no end date announced
+        deprecated = dt.date.fromisoformat(dates["deprecated"])
+        assert deprecated - RUNTIME_REVIEWED >= dt.timedelta(days=365), (runtime, dates)
 
 
 def test_score_stream_retries_bisects_reports_partial_failures_and_parks_the_rest(
