@@ -40,20 +40,6 @@ def test_the_domain_exports_exactly_what_it_names() -> None:
     assert missing == []
 
 
-def test_one_module_of_the_domain_loads_only_what_it_uses() -> None:
-    """The package's names are imported on first use: `domain.schedule` needs no statistics."""
-    completed = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", "import domain.schedule; import domain"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    imported = {line.rsplit("|", 1)[-1].strip() for line in completed.stderr.splitlines()}
-    assert {"domain", "domain.schedule"} <= imported
-    assert not imported & {"domain.statistics", "domain.fhir", "domain.instruments"}
-
-
 def test_a_name_of_the_package_is_its_modules_own() -> None:
     import domain
     import domain.fhir
